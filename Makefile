@@ -1,0 +1,41 @@
+# neurocomp — two commands on a fresh machine:
+#   make demo   set up .venv (Python 3.10) if needed, compile + verify the embedded MNIST example
+#   make test   same set-up, then the whole test suite (slow Lava tests included)
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.neurocomp-installed
+
+# lava-nc 0.10 needs Python >=3.10,<3.11: take python3.10 from PATH, else from pyenv.
+PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n 1)
+
+.PHONY: demo test test-fast bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then \
+	  if [ -z "$(PYTHON310)" ]; then \
+	    echo "error: Python 3.10 not found (lava-nc 0.10 needs >=3.10,<3.11). Install it (e.g. 'pyenv install 3.10') or run 'make PYTHON310=/path/to/python3.10'." >&2; exit 2; \
+	  fi; \
+	  echo "creating $(VENV) with $(PYTHON310)"; \
+	  "$(PYTHON310)" -m venv $(VENV) || exit 2; \
+	fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/neurocomp compile models/mnist_mlp/model.yaml --target loihi-sim --out build/mnist_mlp
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow" tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_sim.py --quick
+
+clean:
+	rm -rf build .pytest_cache

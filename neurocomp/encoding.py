@@ -1,0 +1,36 @@
+"""Host-side input encoders: features in [0, 1] -> binary spike trains ``[samples, timesteps, n]``.
+
+Encoding is deterministic: sample ``i`` of a dataset always gets the same spikes (its random stream is
+seeded by ``(seed, i)``), so every target — float, cpu, Lava, chip — sees identical input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurocomp.ir import Encoding, LatencyEncoding, RateEncoding
+
+
+def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
+           indices: np.ndarray | None = None) -> np.ndarray:
+    """Spike trains for feature rows ``x`` ``[samples, n]`` -> bool ``[samples, timesteps, n]``.
+
+    ``indices`` are the samples' positions in their dataset (default ``0..len(x)-1``); they seed the
+    per-sample random streams so a subset encodes exactly as it does inside the full set.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = np.clip(x.reshape(len(x), -1), 0.0, 1.0)
+    idx = np.arange(len(x)) if indices is None else np.asarray(indices)
+    if isinstance(encoding, RateEncoding):
+        out = np.empty((len(x), timesteps, x.shape[1]), dtype=bool)
+        p = x * encoding.max_rate
+        for k, (row, i) in enumerate(zip(p, idx)):
+            rng = np.random.default_rng([seed, int(i)])
+            out[k] = rng.random((timesteps, x.shape[1])) < row
+        return out
+    if isinstance(encoding, LatencyEncoding):
+        out = np.zeros((len(x), timesteps, x.shape[1]), dtype=bool)
+        t = np.rint((1.0 - x) * (timesteps - 1)).astype(np.int64)
+        s, n = np.nonzero(x > encoding.threshold)
+        out[s, t[s, n], n] = True
+        return out
+    raise TypeError(f"unknown encoding {encoding!r}")

@@ -1,0 +1,157 @@
+"""PyTorch front end: a real ``nn.Module`` with its real state_dict -> float IR.
+
+Recognised layers, walked in registration order (``nn.Sequential`` order):
+
+* ``nn.Linear`` followed by :class:`neurocomp.nn.LIF` -> a Dense projection into a LIF population
+  (a Linear bias becomes the population's bias: both are a constant input per step);
+* ``nn.Flatten`` / ``nn.Identity`` / ``nn.Dropout`` -> nothing (no-ops at inference);
+* lava-dl ``slayer.block.cuba.Dense`` -> see :mod:`neurocomp.frontends.slayer`.
+
+Anything else is an error naming the module path, so nothing is silently dropped.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurocomp import nn as ncnn
+from neurocomp.errors import FrontendError
+from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection
+
+_NOOPS = (nn.Flatten, nn.Identity, nn.Dropout)
+
+
+def load_factory(factory: str, base_dir: Path):
+    """``path/to/file.py:fn`` (relative to ``base_dir``) or ``package.module:fn`` -> the callable."""
+    target, fn_name = factory.split(":", 1)
+    if target.endswith(".py"):
+        path = Path(target) if Path(target).is_absolute() else base_dir / target
+        mod_name = f"_neurocomp_user_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise FrontendError(f"{path}: cannot import as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        sys.path.insert(0, str(path.parent))
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(path.parent))
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise FrontendError(f"source.factory: cannot import module {target!r}: {e}") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise FrontendError(f"source.factory: {target} has no callable {fn_name!r}")
+    return fn
+
+
+def load_state_dict(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a bad file
+        raise FrontendError(f"{path}: not a torch state_dict ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise FrontendError(f"{path}: expected a state_dict (mapping of tensor names), got {type(state).__name__}")
+    for key, value in state.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            bad = "NaN" if torch.isnan(value).any() else "Inf"
+            raise FrontendError(f"{path}: {key}: contains {bad} values; weights must be finite")
+    return state
+
+
+def build_module(factory: str, weights: Path | None, base_dir: Path, kwargs: dict | None = None) -> nn.Module:
+    model = load_factory(factory, base_dir)(**(kwargs or {}))
+    if not isinstance(model, nn.Module):
+        raise FrontendError(f"source.factory: {factory} returned {type(model).__name__}, not a torch nn.Module")
+    if weights is not None:
+        state = load_state_dict(weights)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise FrontendError(f"{weights}: does not match the module from {factory}: {first}") from None
+    model.eval()
+    return model
+
+
+def _leaf_layers(model: nn.Module):
+    """(path, module) in registration order, stopping at modules we map whole."""
+    from neurocomp.frontends import slayer as slayer_fe
+
+    def walk(mod, prefix):
+        children = list(mod.named_children())
+        if not children or isinstance(mod, ncnn.LIF) or slayer_fe.is_slayer_block(mod):
+            yield prefix or type(mod).__name__, mod
+            return
+        for name, child in children:
+            yield from walk(child, f"{prefix}.{name}" if prefix else name)
+
+    yield from walk(model, "")
+
+
+def _finite(path: str, arr: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(arr)):
+        raise FrontendError(f"module {path!r}: parameters contain NaN/Inf")
+    return arr
+
+
+def module_to_ir(model: nn.Module, input_size: int, name: str, timesteps: int, encoding) -> Network:
+    """Map a trained module to the float IR (see module docstring for what is recognised)."""
+    from neurocomp.frontends import slayer as slayer_fe
+
+    pops, projs = [], []
+    prev, prev_size = "input", input_size
+    pending = None  # (path, Linear) waiting for its neuron layer
+    for path, mod in _leaf_layers(model):
+        if isinstance(mod, _NOOPS):
+            continue
+        if isinstance(mod, nn.Linear):
+            if pending is not None:
+                raise FrontendError(f"module {path!r}: Linear after Linear {pending[0]!r} without a LIF between them")
+            if mod.in_features != prev_size:
+                raise FrontendError(f"module {path!r}: in_features={mod.in_features}, previous layer has {prev_size}")
+            pending = (path, mod)
+        elif isinstance(mod, ncnn.LIF):
+            if pending is None:
+                raise FrontendError(f"module {path!r}: LIF without a preceding nn.Linear")
+            lin_path, lin = pending
+            if lin.out_features != mod.size:
+                raise FrontendError(f"module {path!r}: size {mod.size} != {lin_path}.out_features {lin.out_features}")
+            w = _finite(lin_path, lin.weight.detach().cpu().double().numpy())
+            bias = np.zeros(mod.size)
+            if lin.bias is not None:
+                bias = bias + _finite(lin_path, lin.bias.detach().cpu().double().numpy())
+            if mod.bias is not None:
+                bias = bias + _finite(path, mod.bias.detach().cpu().double().numpy())
+            pop_name = path
+            pops.append(Population(pop_name, LIF(mod.size, float(mod.du), float(mod.dv), float(mod.vth), bias)))
+            projs.append(Projection(lin_path, prev, pop_name, Dense(w)))
+            prev, prev_size, pending = pop_name, mod.size, None
+        elif slayer_fe.is_slayer_block(mod):
+            if pending is not None:
+                raise FrontendError(f"module {path!r}: slayer block after a dangling nn.Linear {pending[0]!r}")
+            pop, proj = slayer_fe.block_to_ir(path, mod, prev, prev_size)
+            pops.append(pop)
+            projs.append(proj)
+            prev, prev_size = pop.name, pop.size
+        else:
+            raise FrontendError(
+                f"module {path!r}: layer type {type(mod).__name__} cannot be mapped to Loihi; supported: "
+                "nn.Linear + neurocomp.nn.LIF, lava-dl slayer.block.cuba.Dense, Flatten/Identity/Dropout")
+    if pending is not None:
+        raise FrontendError(f"module {pending[0]!r}: trailing nn.Linear without a neuron layer")
+    if not pops:
+        raise FrontendError("the model has no spiking layers (nn.Linear + LIF or slayer blocks)")
+    return Network(name=name, input=Input("input", input_size, encoding), populations=pops,
+                   projections=projs, output=pops[-1].name, timesteps=timesteps)

