@@ -60,19 +60,22 @@ def progress_bar(desc: str):
     return update
 
 
-def _register():
-    from neurocomp.cli import cmd_compile  # noqa: F401  (each module adds its command to `cli`)
+def _register_commands():
+    """Import every ``cmd_*`` module in this package; each adds its command to :data:`cli`."""
     import importlib
     import pkgutil
+
     import neurocomp.cli as pkg
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if mod.name.startswith("cmd_"):
             importlib.import_module(f"neurocomp.cli.{mod.name}")
 
 
 def main():
-    _register()
     cli(prog_name="neurocomp")
+
+
+_register_commands()
 
 
 if __name__ == "__main__":

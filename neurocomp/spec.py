@@ -123,7 +123,10 @@ def _first_error(err: ValidationError) -> tuple[str, str]:
         return key, "unknown key"
     if kind == "missing":
         return key, "required key missing"
-    if kind in ("literal_error", "union_tag_invalid"):
+    if kind == "union_tag_invalid":
+        ctx = e.get("ctx", {})
+        return f"{key}.kind", f"got {ctx.get('tag')!r}, allowed: {ctx.get('expected_tags')}"
+    if kind == "literal_error":
         ctx = e.get("ctx", {})
         allowed = ctx.get("expected") or ctx.get("expected_tags")
         if key == "neurocomp" or key.endswith("neurocomp"):

@@ -12,7 +12,9 @@ The network is built once and all samples run back to back in a single Lava run:
   No state or buffered activation leaks between samples — each sample runs as if alone;
 * ``io.sink.RingBuffer``s record the populations' spikes, read back after the run.
 
-The same builder serves the ``loihi2`` target with ``Loihi2HwCfg`` when Intel's lava-loihi is installed.
+The process graph itself (:class:`LavaProcesses`) takes pluggable input and output taps, so the
+host-in-the-loop runtime (:mod:`neurocomp.runtime`, io ``Injector``/``Extractor``) and the ``loihi2``
+target (``Loihi2HwCfg``, when Intel's lava-loihi is installed) reuse it with the same sample timing.
 """
 from __future__ import annotations
 
@@ -41,22 +43,23 @@ def _lava():
                 LIFReset=LIFReset, SignMode=SignMode)
 
 
-class LavaNetwork:
-    """Lava processes for a fixed-point network, laid out for ``n_samples`` back-to-back samples."""
+class LavaProcesses:
+    """The network's Lava processes — ``LIFReset`` per population, ``Dense`` per projection — wired
+    between a pluggable input and pluggable output taps.
 
-    def __init__(self, net: Network, spikes_in: np.ndarray, record: Optional[list] = None):
+    ``input_port`` is the OutPort that plays the input spikes (a ``RingBuffer`` source here, an io
+    ``Injector`` in :mod:`neurocomp.runtime`); ``output_port(name, size)`` returns the InPort that
+    receives population ``name``'s spikes (a ``RingBuffer`` sink or an ``Extractor``). The sample
+    timing (reset interval ``steps``, offsets staggered by depth) lives only here.
+    """
+
+    def __init__(self, net: Network, steps: int, input_port, output_port: Callable[[str, int], object],
+                 record: Optional[list] = None):
         if not net.is_fixed_point:
             raise NeurocompError(f"network {net.name!r} is float; quantise it before running on loihi-sim")
         L = _lava()
-        self.net = net
-        n_samples, steps, n_in = spikes_in.shape
-        self.n_samples, self.steps = n_samples, steps
         self.depths = population_depths(net)
-        self.total_steps = n_samples * steps + max(self.depths.values())
-        data = np.zeros((n_in, self.total_steps), dtype=np.int32)
-        data[:, : n_samples * steps] = spikes_in.reshape(n_samples * steps, n_in).T
-        self.source = L["Source"](data=data)
-        self.lifs, self.denses, self.sinks = {}, {}, {}
+        self.lifs, self.denses = {}, {}
         for pop in layer_order(net):
             nrn = pop.neuron
             assert isinstance(nrn, LoihiLIF)
@@ -70,15 +73,53 @@ class LavaNetwork:
             dense = L["Dense"](weights=syn.weight.astype(np.int32), num_weight_bits=syn.num_weight_bits,
                                weight_exp=syn.weight_exp, sign_mode=L["SignMode"](syn.sign_mode),
                                name=proj.name)
-            src = self.source if proj.source == net.input.name else self.lifs[proj.source]
-            src.s_out.connect(dense.s_in)
+            src = input_port if proj.source == net.input.name else self.lifs[proj.source].s_out
+            src.connect(dense.s_in)
             dense.a_out.connect(self.lifs[proj.target].a_in)
             self.denses[proj.name] = dense
-        for name in (record if record is not None else [net.output]):
-            sink = L["Sink"](shape=(net.population(name).size,), buffer=self.total_steps)
-            self.lifs[name].s_out.connect(sink.a_in)
-            self.sinks[name] = sink
+        self.recorded = list(record if record is not None else [net.output])
+        for name in self.recorded:
+            self.lifs[name].s_out.connect(output_port(name, net.population(name).size))
+
+
+class LavaNetwork:
+    """Lava processes for a fixed-point network, laid out for ``n_samples`` back-to-back samples."""
+
+    def __init__(self, net: Network, spikes_in: np.ndarray, record: Optional[list] = None,
+                 probe_states: bool = False):
+        if not net.is_fixed_point:
+            raise NeurocompError(f"network {net.name!r} is float; quantise it before running on loihi-sim")
+        L = _lava()
+        self.net = net
+        n_samples, steps, n_in = spikes_in.shape
+        self.n_samples, self.steps = n_samples, steps
+        self.depths = population_depths(net)
+        self.total_steps = n_samples * steps + max(self.depths.values())
+        data = np.zeros((n_in, self.total_steps), dtype=np.int32)
+        data[:, : n_samples * steps] = spikes_in.reshape(n_samples * steps, n_in).T
+        self.source = L["Source"](data=data)
+        self.sinks = {}
+
+        def ring_buffer_sink(name: str, size: int):
+            self.sinks[name] = L["Sink"](shape=(size,), buffer=self.total_steps)
+            return self.sinks[name].a_in
+
+        procs = LavaProcesses(net, steps, self.source.s_out, ring_buffer_sink, record)
+        self.lifs, self.denses = procs.lifs, procs.denses
+        self.monitors = {}
+        if probe_states:  # Lava Monitors read the u/v Vars after every step (slow: tests and verify only)
+            from lava.proc.monitor.process import Monitor
+            for name, lif in self.lifs.items():
+                for var in ("u", "v"):
+                    mon = Monitor()
+                    mon.probe(getattr(lif, var), self.total_steps)
+                    self.monitors[(name, var)] = mon
         self._L = L
+
+    def _aligned(self, name: str, data: np.ndarray) -> np.ndarray:
+        """[n, total_steps] -> [samples, T, n], each population's window shifted by its depth."""
+        d = self.depths[name]
+        return data[:, d : d + self.n_samples * self.steps].T.reshape(self.n_samples, self.steps, -1)
 
     def run(self, run_cfg=None, progress: Optional[Callable[[int, int], None]] = None, chunk: int = 0) -> RunResult:
         """Run all steps (in chunks, to report progress) and return per-sample spike counts/trains."""
@@ -94,22 +135,23 @@ class LavaNetwork:
                 if progress:
                     progress(done, self.total_steps)
             raw = {name: sink.data.get().astype(bool) for name, sink in self.sinks.items()}
+            probed = {}
+            for (name, var), mon in self.monitors.items():
+                data = mon.get_data()[name][var]  # [total_steps, n]
+                probed.setdefault(name, {})[var] = self._aligned(name, np.asarray(data).T).astype(np.int64)
         finally:
             self.source.stop()
-        counts, trains = {}, {}
-        for name, data in raw.items():
-            d = self.depths[name]
-            window = data[:, d : d + self.n_samples * self.steps]  # [n, samples*T], aligned to samples
-            t = window.T.reshape(self.n_samples, self.steps, -1)
-            trains[name] = t
-            counts[name] = t.sum(axis=1).astype(np.int64)
-        return RunResult(target="loihi-sim", output=self.net.output, counts=counts, spikes=trains)
+        trains = {name: self._aligned(name, data) for name, data in raw.items()}
+        counts = {name: t.sum(axis=1).astype(np.int64) for name, t in trains.items()}
+        return RunResult(target="loihi-sim", output=self.net.output, counts=counts, spikes=trains, states=probed)
 
 
 def run_lava(net: Network, spikes_in: np.ndarray, record_all: bool = False,
-             progress: Optional[Callable[[int, int], None]] = None, run_cfg=None) -> RunResult:
+             progress: Optional[Callable[[int, int], None]] = None, run_cfg=None,
+             probe_states: bool = False) -> RunResult:
     record = [p.name for p in net.populations] if record_all else None
-    return LavaNetwork(net, np.asarray(spikes_in), record=record).run(run_cfg=run_cfg, progress=progress)
+    lava_net = LavaNetwork(net, np.asarray(spikes_in), record=record, probe_states=probe_states)
+    return lava_net.run(run_cfg=run_cfg, progress=progress)
 
 
 def measure_lava_rate(net: Network, spikes_in: np.ndarray) -> float:

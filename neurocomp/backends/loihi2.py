@@ -1,37 +1,77 @@
-"""The ``loihi2`` target: the loihi-sim process graph run with ``Loihi2HwCfg`` on a Loihi 2 chip.
+"""The ``loihi2`` target: the loihi-sim process graph run on a Loihi 2 chip with ``Loihi2HwCfg``.
 
-Needs Intel's lava-loihi package (INRC members); without it the target says so and exits 2.
+It needs Intel's lava-loihi extension (INRC members; it brings the neurocore compiler and the
+host <-> chip adapters). Without it every entry point raises :class:`TargetError` with one line that
+names lava-loihi and points to ``--target loihi-sim`` — the CLI turns that into exit code 2.
+
+With lava-loihi, a run goes through :class:`neurocomp.runtime.NetworkRuntime`: the host streams input
+spikes through an io ``Injector`` and a ``PyToNxAdapter`` onto the chip, and reads spikes back
+through ``NxToPyAdapter`` + ``Extractor`` — the adapter pattern lava-dl's Loihi 2 tutorials use.
+Select the board before running (lava-loihi's own setup): ``lava.utils.loihi.use_slurm_host()`` on
+the INRC cloud, or ``use_ethernet_host(address)`` for a Kapoho Point on the local network.
 """
 from __future__ import annotations
+
+from importlib.util import find_spec
+from typing import Callable, Optional
+
+import numpy as np
 
 from neurocomp.errors import TargetError
 
 MISSING = ("target loihi2 needs Intel's lava-loihi package (Loihi 2 hardware access, INRC); "
            "it is not installed — use --target loihi-sim for Lava's bit-accurate CPU simulation")
 
+# The modules lava-loihi adds to the ``lava`` namespace: lava.utils.loihi.is_installed() probes the
+# first, the older lava.utils.system.Loihi2 probe the second (its neurocore compiler).
+_LAVA_LOIHI_MODULES = ("lava.utils.loihi2_profiler", "lava.magma.compiler.subcompilers.nc.ncproc_compiler")
+
 
 def loihi2_available() -> bool:
-    """True when Intel's lava-loihi extension (its Loihi 2 compiler) is importable."""
-    from importlib.util import find_spec
-    try:
-        return find_spec("lava.magma.compiler.subcompilers.nc.ncproc_compiler") is not None
-    except ModuleNotFoundError:
-        return False
+    """True when Intel's lava-loihi extension is importable."""
+    for name in _LAVA_LOIHI_MODULES:
+        try:
+            if find_spec(name) is not None:
+                return True
+        except ModuleNotFoundError:  # a parent package is missing
+            continue
+    return False
 
 
-def hw_run_config():
-    """The Lava run configuration for the chip (raises TargetError without lava-loihi)."""
-    try:
-        from lava.magma.core.run_configs import Loihi2HwCfg
-    except ImportError:
-        raise TargetError(MISSING) from None
+def require_loihi2() -> None:
+    """Raise the one-line :class:`TargetError` unless lava-loihi is installed."""
     if not loihi2_available():
         raise TargetError(MISSING)
-    return Loihi2HwCfg()
 
 
-def run_loihi2(fixed, spikes_in, record_all=False, progress=None):
-    from neurocomp.backends.lava_sim import run_lava
-    result = run_lava(fixed, spikes_in, record_all=record_all, progress=progress, run_cfg=hw_run_config())
-    result.target = "loihi2"
-    return result
+def hw_run_config(exception_proc_model_map: Optional[dict] = None):
+    """The Lava run configuration for the chip: ``Loihi2HwCfg(select_tag="fixed_pt")``.
+
+    ``fixed_pt`` picks the fixed-point process models wherever a process has several (the same tag
+    the loihi-sim target selects); ``exception_proc_model_map`` pins the host-side processes that
+    have no tagged model (the io Injector/Extractor) to their ``LoihiProtocol`` Python models.
+    """
+    require_loihi2()
+    from lava.magma.core.run_configs import Loihi2HwCfg
+    return Loihi2HwCfg(select_tag="fixed_pt", exception_proc_model_map=dict(exception_proc_model_map or {}))
+
+
+def chip_adapters():
+    """``(PyToNxAdapter, NxToPyAdapter)``: the processes that carry spikes host -> chip -> host."""
+    require_loihi2()
+    try:
+        from lava.proc.embedded_io.spike import NxToPyAdapter, PyToNxAdapter
+    except ImportError as e:
+        raise TargetError(f"target loihi2: lava-loihi is installed but lacks its spike adapters "
+                          f"(lava.proc.embedded_io.spike): {e}") from None
+    return PyToNxAdapter, NxToPyAdapter
+
+
+def run_loihi2(fixed, spikes_in: np.ndarray, record_all: bool = False,
+               progress: Optional[Callable[[int, int], None]] = None):
+    """Run ``spikes_in`` ``[samples, T, n_in]`` on the chip; returns a ``RunResult`` like loihi-sim's."""
+    require_loihi2()
+    from neurocomp.runtime import NetworkRuntime
+    record = [p.name for p in fixed.populations] if record_all else None
+    with NetworkRuntime(fixed, target="loihi2", record=record) as rt:
+        return rt.run_batch(spikes_in, progress=progress)

@@ -100,6 +100,11 @@ def _leaf_layers(model: nn.Module):
     yield from walk(model, "")
 
 
+def _layer_name(path: str, kind: str) -> str:
+    """The module path names the layer; nn.Sequential's bare indices get a kind prefix ('lif1')."""
+    return f"{kind}{path}" if path.isdigit() else path
+
+
 def _finite(path: str, arr: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise FrontendError(f"module {path!r}: parameters contain NaN/Inf")
@@ -134,9 +139,9 @@ def module_to_ir(model: nn.Module, input_size: int, name: str, timesteps: int, e
                 bias = bias + _finite(lin_path, lin.bias.detach().cpu().double().numpy())
             if mod.bias is not None:
                 bias = bias + _finite(path, mod.bias.detach().cpu().double().numpy())
-            pop_name = path
+            pop_name = _layer_name(path, "lif")
             pops.append(Population(pop_name, LIF(mod.size, float(mod.du), float(mod.dv), float(mod.vth), bias)))
-            projs.append(Projection(lin_path, prev, pop_name, Dense(w)))
+            projs.append(Projection(_layer_name(lin_path, "fc"), prev, pop_name, Dense(w)))
             prev, prev_size, pending = pop_name, mod.size, None
         elif slayer_fe.is_slayer_block(mod):
             if pending is not None:
