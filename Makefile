@@ -6,8 +6,11 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.neurocomp-installed
 
-# lava-nc 0.10 needs Python >=3.10,<3.11: take python3.10 from PATH, else from pyenv.
-PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n 1)
+# lava-nc 0.10 needs Python >=3.10,<3.11: the first candidate that really runs as 3.10 — pyenv's
+# installed versions (not its shims, which refuse when another version is selected), then PATH.
+PYTHON310 ?= $(shell for c in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10.*/bin/python3.10 2>/dev/null | sort -rV) \
+                 $$(command -v python3.10 2>/dev/null) /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+                 "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo "$$c"; break; }; done)
 
 .PHONY: demo test test-fast bench venv clean
 
