@@ -1,0 +1,330 @@
+"""Core mapping with design-rule checks: where each population and its synapses live on the chip.
+
+``map_network(net, load_descriptor("loihi2"))`` allocates every population to neurocores within the
+target descriptor's ``limits:`` section (each number with its source in ``targets/loihi2.yaml``) and
+returns a :class:`Placement`; a network that cannot be placed raises :class:`DesignRuleError` naming
+the layer and the limit.
+
+The model (one population per core group, as Lava's compiler maps one process to its own cores):
+
+* a population's neurons are split over ``k`` cores in contiguous blocks, ``np.array_split`` style;
+* a core stores the incoming synapses of its neurons: for each input axon (presynaptic neuron) a
+  dense row of ``neurons_in_core`` weights of ``num_weight_bits`` bits, packed into 64-bit words
+  (the dense synapse format nengo-loihi models for Loihi; Loihi 2's exact encoding is not public) —
+  bounded by ``synaptic_memory_per_core``;
+* fan-in: every core of a dense layer receives one input axon per presynaptic neuron, so a layer
+  whose fan-in exceeds ``fan_in_per_core`` cannot be split to fit — an error;
+* fan-out: a neuron sends one axon to every core of every population it projects to, so a core's
+  output axons are ``neurons_in_core * cores of its targets`` — bounded by ``fan_out_per_core``.
+  The input layer streams in from the host (embedded processors) and uses no neurocore;
+* ``k`` is the smallest core count meeting all per-core limits; cores are then numbered chip by chip
+  in layer order, and the total must fit ``chips * cores_per_chip`` and ``synapses_per_chip``;
+* weights wider than the target's ``fixed_point.weight_bits`` (or mantissas outside its range) are errors.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from neurocomp.errors import NeurocompError, TargetError
+from neurocomp.ir import LoihiDense, Network
+
+WORD_BITS = 64  # synaptic memory is allocated in 64-bit words
+
+
+class DesignRuleError(NeurocompError):
+    """The network cannot be placed on the target: names the layer and the limit it breaks."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A target's resource limits (``limits:`` in its descriptor); ``sources`` holds each one's citation."""
+
+    chips: int
+    cores_per_chip: int
+    neurons_per_core: int
+    synaptic_memory_per_core: int  # bytes
+    fan_in_per_core: int
+    fan_out_per_core: int
+    synapses_per_chip: int
+    weight_bits: int
+    sources: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    FIELDS = ("chips", "cores_per_chip", "neurons_per_core", "synaptic_memory_per_core",
+              "fan_in_per_core", "fan_out_per_core", "synapses_per_chip")
+
+    @classmethod
+    def from_descriptor(cls, desc: Dict[str, Any]) -> "Limits":
+        where = desc.get("_path", desc.get("name"))
+        section = desc.get("limits")
+        if not isinstance(section, dict):
+            raise TargetError(f"{where}: target {desc.get('name')!r} has no limits: section (cannot map to cores)")
+        values, sources = {}, {}
+        for key in cls.FIELDS:
+            node = section.get(key)
+            if not isinstance(node, dict) or "value" not in node:
+                raise TargetError(f"{where}: limits.{key} missing (expected {{value: <int>, source: ...}})")
+            v = node["value"]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise TargetError(f"{where}: limits.{key}.value must be a positive integer, got {v!r}")
+            if not str(node.get("source", "")).strip():
+                raise TargetError(f"{where}: limits.{key}.source missing: every number needs its source")
+            values[key], sources[key] = v, str(node["source"])
+        fp = desc.get("fixed_point") or {}
+        try:
+            wb = fp["weight_bits"]["value"]
+            sources["weight_bits"] = str(fp["weight_bits"].get("source", ""))
+        except (KeyError, TypeError):
+            raise TargetError(f"{where}: fixed_point.weight_bits.value missing (needed to check weight widths)") from None
+        return cls(weight_bits=int(wb), sources=sources, **values)
+
+    def as_dict(self) -> dict:
+        return {k: {"value": getattr(self, k), "source": self.sources.get(k, "")}
+                for k in self.FIELDS + ("weight_bits",)}
+
+
+@dataclass(frozen=True)
+class CoreAllocation:
+    """One core's share of a population: neurons ``[start, stop)`` and their incoming synapses."""
+
+    chip: int
+    core: int
+    population: str
+    start: int
+    stop: int
+    synapses: int
+    memory_bytes: int
+    fan_in: int
+    fan_out: int
+
+    @property
+    def neurons(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where every population sits. ``cores[pop]`` -> ``[(chip, core), ...]`` in neuron order; the
+    population's neurons are split over them as ``np.array_split(range(size), len(cores))``."""
+
+    network: str
+    target: str
+    limits: Limits
+    allocations: Tuple[CoreAllocation, ...]
+    order: Tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        return f"neurocomp.mapping for {self.target} (limits: targets/{self.target}.yaml)"
+
+    @property
+    def cores(self) -> Dict[str, List[Tuple[int, int]]]:
+        out: Dict[str, List[Tuple[int, int]]] = {name: [] for name in self.order}
+        for a in self.allocations:
+            out[a.population].append((a.chip, a.core))
+        return out
+
+    @property
+    def cores_used(self) -> int:
+        return len(self.allocations)
+
+    @property
+    def chips_used(self) -> int:
+        return len({a.chip for a in self.allocations})
+
+    def neuron_cores(self, population: str) -> np.ndarray:
+        """``[n, 2]`` (chip, core) of every neuron of ``population`` — for spike routing."""
+        rows = [np.tile([a.chip, a.core], (a.neurons, 1)) for a in self.allocations if a.population == population]
+        if not rows:
+            raise KeyError(population)
+        return np.concatenate(rows).astype(np.int64)
+
+    def layers(self) -> List[dict]:
+        """Per population: neurons, cores, chips, synapses, memory use (peak core), fan-in/out."""
+        mem = self.limits.synaptic_memory_per_core
+        rows = []
+        for name in self.order:
+            al = [a for a in self.allocations if a.population == name]
+            rows.append({
+                "population": name,
+                "neurons": sum(a.neurons for a in al),
+                "cores": len(al),
+                "chips": sorted({a.chip for a in al}),
+                "neurons_per_core_max": max(a.neurons for a in al),
+                "synapses": sum(a.synapses for a in al),
+                "memory_bytes": sum(a.memory_bytes for a in al),
+                "memory_utilisation_peak": round(max(a.memory_bytes for a in al) / mem, 4),
+                "memory_utilisation_mean": round(sum(a.memory_bytes for a in al) / (len(al) * mem), 4),
+                "fan_in": max(a.fan_in for a in al),
+                "fan_out_max": max(a.fan_out for a in al),
+            })
+        return rows
+
+    def as_dict(self) -> dict:
+        """The core map for reports (``report.json["mapping"]``)."""
+        lim = self.limits
+        total_mem = sum(a.memory_bytes for a in self.allocations)
+        return {
+            "target": self.target,
+            "chips_used": self.chips_used,
+            "cores_used": self.cores_used,
+            "cores_available": lim.chips * lim.cores_per_chip,
+            "memory_utilisation": round(total_mem / (self.cores_used * lim.synaptic_memory_per_core), 4),
+            "layers": self.layers(),
+            "cores": {name: [list(c) for c in cores] for name, cores in self.cores.items()},
+            "limits": lim.as_dict(),
+            "model": "one population per core group; dense synapse rows packed in 64-bit words; "
+                     "fan-out counted per destination core",
+        }
+
+    def format_table(self) -> str:
+        lim = self.limits
+        hdr = (f"{'layer':<12} {'neurons':>7} {'cores':>5} {'chips':>7} {'max n/core':>10} {'synapses':>10} "
+               f"{'mem peak':>8} {'fan-in':>6} {'fan-out':>7}")
+        lines = [hdr, "-" * len(hdr)]
+        for r in self.layers():
+            chips = ",".join(map(str, r["chips"]))
+            lines.append(f"{r['population']:<12} {r['neurons']:>7} {r['cores']:>5} {chips:>7} "
+                         f"{r['neurons_per_core_max']:>10} {r['synapses']:>10} "
+                         f"{100 * r['memory_utilisation_peak']:>7.1f}% {r['fan_in']:>6} {r['fan_out_max']:>7}")
+        d = self.as_dict()
+        lines.append(f"{self.cores_used} of {d['cores_available']} cores ({lim.chips} chips x {lim.cores_per_chip}), "
+                     f"{self.chips_used} chip(s) used, synaptic memory {100 * d['memory_utilisation']:.1f}% of the "
+                     f"cores used ({lim.synaptic_memory_per_core // 1024} KB each)")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ mapping
+def _weight_bits(proj, limits: Limits) -> int:
+    """Bits each synapse of ``proj`` stores; checks the weights fit the target's weight format."""
+    syn = proj.synapse
+    if not isinstance(syn, LoihiDense):
+        return limits.weight_bits  # float network: assume the widest weights the target stores
+    if syn.num_weight_bits > limits.weight_bits:
+        raise DesignRuleError(
+            f"projection {proj.name!r} -> layer {proj.target!r}: weights are {syn.num_weight_bits} bits wide, "
+            f"the target stores at most {limits.weight_bits} (fixed_point.weight_bits)")
+    lo, hi = -(2 ** limits.weight_bits), 2 ** limits.weight_bits - 1
+    if syn.weight.size and (syn.weight.min() < lo or syn.weight.max() > hi):
+        raise DesignRuleError(
+            f"projection {proj.name!r} -> layer {proj.target!r}: weight mantissas span "
+            f"[{int(syn.weight.min())}, {int(syn.weight.max())}], beyond the {limits.weight_bits}-bit range "
+            f"[{lo}, {hi}] the target stores (fixed_point.weight_bits)")
+    return syn.num_weight_bits
+
+
+def _core_memory(neurons: int, incoming: List[Tuple[int, int]]) -> int:
+    """Bytes of synaptic memory for ``neurons`` neurons with incoming ``(n_pre, weight_bits)`` projections."""
+    return sum(n_pre * math.ceil(neurons * bits / WORD_BITS) * (WORD_BITS // 8) for n_pre, bits in incoming)
+
+
+def _max_neurons_for_memory(incoming: List[Tuple[int, int]], budget: int, cap: int) -> int:
+    """Largest ``k <= cap`` whose synapses fit ``budget`` bytes (memory grows with ``k``: bisect)."""
+    lo, hi = 0, cap
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _core_memory(mid, incoming) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
+    """Place ``net`` on the target ``descriptor`` (``neurocomp.targets.load_descriptor``) or raise
+    :class:`DesignRuleError` naming the layer and the limit it breaks."""
+    limits = Limits.from_descriptor(descriptor)
+    target = descriptor.get("name", "?")
+    pops = {p.name: p for p in net.populations}
+    incoming = {name: [] for name in pops}  # name -> [(n_pre, bits)]
+    targets_of = {name: [] for name in pops}  # name -> populations it projects to
+    for proj in net.projections:
+        bits = _weight_bits(proj, limits)
+        n_pre = net.input.size if proj.source == net.input.name else pops[proj.source].size
+        incoming[proj.target].append((n_pre, bits))
+        if proj.source in targets_of:
+            targets_of[proj.source].append(proj.target)
+
+    # per-core capacity from neurons, fan-in and synaptic memory (independent of other layers)
+    cap = {}
+    for name, pop in pops.items():
+        fan_in = sum(n for n, _ in incoming[name])
+        if fan_in > limits.fan_in_per_core:
+            raise DesignRuleError(
+                f"layer {name!r}: fan-in {fan_in} input axons exceeds limits.fan_in_per_core="
+                f"{limits.fan_in_per_core}; a dense layer's inputs cannot be split across cores")
+        k = _max_neurons_for_memory(incoming[name], limits.synaptic_memory_per_core, limits.neurons_per_core)
+        if k < 1:
+            raise DesignRuleError(
+                f"layer {name!r}: one neuron's {fan_in} synapses need {_core_memory(1, incoming[name])} bytes, "
+                f"more than limits.synaptic_memory_per_core={limits.synaptic_memory_per_core} bytes")
+        cap[name] = min(k, pop.size)
+
+    # fan-out couples layers (a source's axons multiply with its targets' core counts): shrink until stable
+    n_cores = {name: math.ceil(pops[name].size / cap[name]) for name in pops}
+    for _ in range(4 * len(pops) + 8):
+        changed = False
+        for name, pop in pops.items():
+            dest = sum(n_cores[t] for t in targets_of[name])
+            if dest == 0:
+                continue
+            per_core = limits.fan_out_per_core // dest
+            if per_core < 1:
+                raise DesignRuleError(
+                    f"layer {name!r}: each neuron needs {dest} output axons (one per destination core), "
+                    f"more than limits.fan_out_per_core={limits.fan_out_per_core}")
+            need = math.ceil(pop.size / min(cap[name], per_core))
+            if need > n_cores[name]:
+                n_cores[name], changed = need, True
+        if not changed:
+            break
+    else:  # pragma: no cover - the core counts only grow and are bounded by the neuron counts
+        raise DesignRuleError(f"network {net.name!r}: fan-out limits did not settle")
+
+    # number the cores chip by chip, populations in layer order
+    from neurocomp.backends.sim import layer_order
+    try:
+        order = [p.name for p in layer_order(net)]
+    except NeurocompError:  # recurrent networks: declaration order
+        order = list(pops)
+    allocations, g = [], 0
+    for name in order:
+        blocks = np.array_split(np.arange(pops[name].size), n_cores[name])
+        dest = sum(n_cores[t] for t in targets_of[name])
+        for block in blocks:
+            k = len(block)
+            allocations.append(CoreAllocation(
+                chip=g // limits.cores_per_chip, core=g % limits.cores_per_chip, population=name,
+                start=int(block[0]), stop=int(block[-1]) + 1,
+                synapses=k * sum(n for n, _ in incoming[name]),
+                memory_bytes=_core_memory(k, incoming[name]),
+                fan_in=sum(n for n, _ in incoming[name]), fan_out=k * dest))
+            g += 1
+    available = limits.chips * limits.cores_per_chip
+    if g > available:
+        per_layer = ", ".join(f"{n}: {n_cores[n]}" for n in order)
+        raise DesignRuleError(
+            f"network {net.name!r} needs {g} cores ({per_layer}), more than limits.chips={limits.chips} x "
+            f"limits.cores_per_chip={limits.cores_per_chip} = {available}")
+    for chip in sorted({a.chip for a in allocations}):
+        syn = sum(a.synapses for a in allocations if a.chip == chip)
+        if syn > limits.synapses_per_chip:
+            layers = sorted({a.population for a in allocations if a.chip == chip})
+            raise DesignRuleError(
+                f"chip {chip} (layers {', '.join(layers)}): {syn} synapses exceed "
+                f"limits.synapses_per_chip={limits.synapses_per_chip}")
+    return Placement(net.name, target, limits, tuple(allocations), tuple(order))
+
+
+def mapping_report(net: Network, descriptor: Dict[str, Any]) -> Optional[dict]:
+    """``Placement.as_dict()`` for the compile report, ``{"error": ...}`` when a design rule fails, or
+    ``None`` when the target has no ``limits:`` (nothing to map to)."""
+    if not isinstance(descriptor.get("limits"), dict):
+        return None
+    try:
+        return map_network(net, descriptor).as_dict()
+    except DesignRuleError as e:
+        return {"target": descriptor.get("name"), "error": str(e)}
