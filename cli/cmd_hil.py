@@ -1,6 +1,7 @@
 """``neurocomp hil DIR --target {loihi-sim,loihi2} --samples N --out OUT`` — hardware in the loop."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,12 +24,15 @@ class _StopOnCtrlC:
     def __init__(self):
         self.requested = False
         self._previous = None
+        self._pid = os.getpid()
 
     def __enter__(self):
         self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum, frame):
+        if os.getpid() != self._pid:  # a forked Lava process: the host decides when to stop
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
