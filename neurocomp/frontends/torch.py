@@ -3,7 +3,8 @@
 Recognised layers, walked in registration order (``nn.Sequential`` order):
 
 * ``nn.Linear`` followed by :class:`neurocomp.nn.LIF` -> a Dense projection into a LIF population
-  (a Linear bias becomes the population's bias: both are a constant input per step);
+  (the LIF's own ``bias`` enters v, as Loihi's does; a nonzero Linear bias enters the current u and is
+  only accepted when ``du == 1``, where the two coincide);
 * ``nn.Flatten`` / ``nn.Identity`` / ``nn.Dropout`` -> nothing (no-ops at inference);
 * lava-dl ``slayer.block.cuba.Dense`` -> see :mod:`neurocomp.frontends.slayer`.
 
@@ -135,7 +136,14 @@ def module_to_ir(model: nn.Module, input_size: int, name: str, timesteps: int, e
                 raise FrontendError(f"module {path!r}: size {mod.size} != {lin_path}.out_features {lin.out_features}")
             w = _finite(lin_path, lin.weight.detach().cpu().double().numpy())
             bias = np.zeros(mod.size)
-            if lin.bias is not None:
+            if lin.bias is not None and torch.any(lin.bias != 0):
+                # a Linear bias is input *current* (into u); Loihi's bias enters v. They coincide only
+                # when u has no memory (du = 1); otherwise it has no exact Loihi form
+                if float(mod.du) != 1.0:
+                    raise FrontendError(
+                        f"module {lin_path!r}: nn.Linear bias feeds the LIF current u, which Loihi cannot "
+                        f"represent when du != 1 (here du={float(mod.du):g}); use nn.Linear(bias=False) "
+                        "and LIF(bias=True), whose bias enters v as on Loihi")
                 bias = bias + _finite(lin_path, lin.bias.detach().cpu().double().numpy())
             if mod.bias is not None:
                 bias = bias + _finite(path, mod.bias.detach().cpu().double().numpy())
