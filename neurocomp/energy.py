@@ -60,6 +60,7 @@ NEUROMORPHIC_FIGURES = (
     "neuron_update_inactive_time", "learning_update", "learning_update_time", "spike_within_tile",
     "hop_ew", "hop_ns", "static_power")
 MESH_FIGURES = ("cores_per_chip", "neurons_per_core", "cores_per_tile", "tiles_x", "tiles_y")
+MESH_FROM_LIMITS = ("cores_per_chip", "neurons_per_core")  # taken from ``limits:`` when the mesh omits them
 CONVENTIONAL_FIGURES = ("mac", "neuron_update", "arithmetic_mac", "active_power", "idle_power")
 GPU_LATENCY_FIGURES = ("kernel_launch", "kernels_per_layer", "transfers")
 PROCESSORS = ("gpu", "cpu")
@@ -193,7 +194,13 @@ def load_device(name_or_path: str) -> Device:
         mesh = energy.get("mesh")
         if not isinstance(mesh, dict):
             raise TargetError(f"{path}: energy.mesh: missing (core and tile geometry: {', '.join(MESH_FIGURES)})")
+        limits = doc.get("limits") if isinstance(doc.get("limits"), dict) else {}
         for key in MESH_FIGURES:
+            if key not in mesh and key in MESH_FROM_LIMITS and key in limits:
+                # one home per number: a run target's core limits (neurocomp.mapping) serve the mesh too
+                fig = _figure(path, limits, key, positive_int=True)
+                figures[f"mesh.{key}"] = Figure(fig.value, fig.unit, f"limits.{key}: {fig.source}")
+                continue
             figures[f"mesh.{key}"] = _figure(path, mesh, key, "mesh.", positive_int=True)
         geometry = figures["mesh.cores_per_tile"].value * figures["mesh.tiles_x"].value * figures["mesh.tiles_y"].value
         if geometry < figures["mesh.cores_per_chip"].value:
@@ -312,6 +319,14 @@ def core_map(net: Network, device: Device, placement=None) -> CoreMap:
     entries = _placement_entries(placement)
     out = {}
     for p in pops:
+        if hasattr(placement, "neuron_cores"):  # neurocomp.mapping.Placement knows each neuron's core exactly
+            try:
+                chip_core = np.asarray(placement.neuron_cores(p.name), dtype=np.int64)
+            except KeyError:
+                chip_core = None
+            if chip_core is not None and chip_core.shape == (p.size, 2):
+                out[p.name] = chip_core[:, 0] * cpc + chip_core[:, 1]
+                continue
         if p.name not in entries:
             raise NeurocompError(f"placement: population {p.name!r} missing (placed: {', '.join(map(str, entries))})")
         cores = []
@@ -335,24 +350,21 @@ def core_map(net: Network, device: Device, placement=None) -> CoreMap:
     return CoreMap(out, getattr(placement, "source", None) or "given placement", **geometry)
 
 
-def mapping_placement(net: Network, descriptor_name: str):
-    """The placement ``neurocomp.mapping`` computes for ``descriptor_name``, or ``None`` when that module
-    (a colleague's, built at the same time) is absent or cannot map this network."""
+def mapping_placement(net: Network, device: Device) -> Tuple[Optional[Any], str]:
+    """``(placement, note)``: what ``neurocomp.mapping`` computes from ``device``'s descriptor, or ``None``
+    and why not (no such module, no ``limits:`` in the descriptor, or a design-rule violation)."""
     try:
-        from neurocomp import mapping  # noqa: WPS433 — optional
-        from neurocomp.targets import load_descriptor
+        from neurocomp.mapping import map_network  # optional: core mapping lives in its own module
     except ImportError:
-        return None
-    fn = getattr(mapping, "map_network", None)
-    if fn is None:
-        return None
+        return None, "neurocomp.mapping not available"
+    desc, path = _read_descriptor(device.path)
+    desc.setdefault("_path", path)
+    if not isinstance(desc.get("limits"), dict):
+        return None, f"{device.name} has no limits: section for neurocomp.mapping"
     try:
-        placement = fn(net, load_descriptor(descriptor_name))
-    except NeurocompError:
-        return None
-    if getattr(placement, "cores", None) is None:
-        return None
-    return placement
+        return map_network(net, desc), ""
+    except NeurocompError as e:
+        return None, f"neurocomp.mapping could not place the network: {e}"
 
 
 # ------------------------------------------------------------------------------------ activity
@@ -853,8 +865,11 @@ def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str
         bases[b] = dev
     cmaps = {}
     for d in devs:
-        pl = placement if placement is not None else mapping_placement(fixed, d.name)
-        cmaps[d.name] = (core_map(fixed, d, pl), d)
+        pl, note = (placement, "") if placement is not None else mapping_placement(fixed, d)
+        cm = core_map(fixed, d, pl)
+        if note:
+            cm.source += f"; {note}"
+        cmaps[d.name] = (cm, d)
     activity = measure_activity(fixed, spikes_in, cmaps, batch_size=batch_size)
     dev_results = {d.name: neuromorphic_energy(d, activity, d.name) for d in devs}
 
@@ -876,9 +891,10 @@ def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str
                 "op_model_vs_dynamic": b["op_model_joules_per_inference"] / r["dynamic_joules_per_inference"],
                 "time_power_vs_dynamic": b["time_power_joules_per_inference"] / r["dynamic_joules_per_inference"],
             }
-    sources = {}
+    sources, figures = {}, {}
     for d in devs + list(bases.values()):
         sources.update(d.sources())
+        figures.update({f"{d.name}.{k}": {"value": f.value, "unit": f.unit} for k, f in d.figures.items()})
     total_neuron_steps = sum(lc.neurons for lc in activity.layers) * activity.timesteps * activity.samples
     total_spikes = sum(lc.spikes.sum() for lc in activity.layers)
     data = {
@@ -905,6 +921,7 @@ def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str
             "counted_on": "cpu target (neurocomp.backends.sim, Lava-bit-accurate fixed point)",
         },
         "sources": sources,
+        "figures": figures,
     }
     return EnergyReport(data=data, activity=activity)
 
