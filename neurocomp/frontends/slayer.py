@@ -60,9 +60,10 @@ Where the float IR and slayer can differ (measured in ``tests/test_slayer_fronte
   it, so the quantiser clips it to 0: a leak of 1/4096 per step on the chip.
 * 24-bit ``u``/``v`` wrap-around/saturation on Loihi has no counterpart in slayer's int64 state.
 
-Options accepted as they are: ``weight_norm`` (the normalised weight is taken), ``mask`` (applied),
+Options accepted as they are: ``weight_norm`` (the normalised weight is taken), ``mask`` (applied as
+slayer applies it: not at all under ``weight_norm``, a lava-dl quirk),
 neuron ``dropout`` (identity at inference), ``count_log``, any neuron ``scale``, ``pre_hook_fx=None``
-(unquantised float weights; the quantiser then rounds them), per-neuron decays that are all equal.
+(unquantised float weights; the quantiser then rounds them), ``requires_grad`` (learned) decays.
 """
 from __future__ import annotations
 
@@ -111,27 +112,29 @@ def _layer_name(path: str) -> str:
     return f"block{path}" if path.isdigit() else path
 
 
-def _synapse_weight(synapse):
-    """The synapse's trained float weight as its forward uses it (before ``pre_hook_fx``).
+def _block_weight(block):
+    """The block's float weight as its forward uses it (before ``pre_hook_fx``).
 
     With slayer's ``weight_norm=True`` the ``weight`` attribute is recomputed from ``weight_g`` and
     ``weight_v`` by a forward pre-hook, so after ``load_state_dict`` it is stale until the next
-    forward: recompute it from the hook instead of reading it.
+    forward: recompute it from the hook instead of reading it. The block's ``mask`` multiplies that
+    attribute in place just before the hook recomputes it, so under weight norm slayer never applies
+    the mask (nor does netx's export): it is applied here exactly when slayer applies it.
     """
     from torch.nn.utils.weight_norm import WeightNorm
+    synapse = block.synapse
     for hook in synapse._forward_pre_hooks.values():
         if isinstance(hook, WeightNorm) and hook.name == "weight":
             return hook.compute_weight(synapse)
+    if block.mask is not None:
+        return synapse.weight * block.mask.to(synapse.weight.dtype)
     return synapse.weight
 
 
-def _shared_decay(path: str, block, param, what: str) -> float:
-    """A decay parameter as the fraction per step, rounded as slayer's dynamics round it."""
-    values = np.unique(np.rint(np.clip(param.detach().cpu().double().numpy().ravel(), 0, _DECAY_UNITY)))
-    if values.size != 1:
-        _refuse(path, block, f"per-neuron {what} values (shared_param=False with "
-                f"{values.size} distinct values; the IR has one decay per population)")
-    return float(values[0]) / _DECAY_UNITY
+def _decay(param) -> float:
+    """A shared decay parameter as the fraction lost per step: slayer stores it times 4096 and its
+    dynamics round it to an integer (the export also clamps it to [0, 4096], as here)."""
+    return float(np.rint(np.clip(float(param.detach().cpu().double().ravel()[0]), 0, _DECAY_UNITY))) / _DECAY_UNITY
 
 
 def _bias(path: str, block, neuron, size: int) -> np.ndarray:
@@ -171,13 +174,14 @@ def block_to_ir(path: str, block, prev: str, prev_size: int):
     if neuron.persistent_state:
         _refuse(path, block, "persistent_state=True (state carried across forward calls; "
                 "neurocomp starts every sample from rest)")
+    if not neuron.shared_param:
+        # slayer draws per-neuron decays at the first forward; the IR has one du/dv per population
+        _refuse(path, block, "shared_param=False (per-neuron decays)")
     if getattr(synapse, "complex", False):
         _refuse(path, block, "a complex synapse")
 
-    w = _synapse_weight(synapse)
+    w = _block_weight(block)
     n_out = int(w.shape[0])
-    if block.mask is not None:
-        w = w * block.mask.to(w.dtype)
     if synapse.pre_hook_fx is not None:
         w = synapse.pre_hook_fx(w)  # slayer's 8-bit quantisation, in units of 1/w_scale
     weight = w.detach().cpu().double().numpy().reshape(n_out, -1) * neuron.w_scale
@@ -190,8 +194,8 @@ def block_to_ir(path: str, block, prev: str, prev_size: int):
     vth = float(neuron.v_th_mant)  # threshold * w_scale; slayer stores threshold in 1/w_scale steps
     if not vth > 0:
         _refuse(path, block, f"threshold {neuron.threshold} (must be at least 1/{neuron.w_scale})")
-    du = _shared_decay(path, block, neuron.current_decay, "current_decay")
-    dv = _shared_decay(path, block, neuron.voltage_decay, "voltage_decay")
+    du = _decay(neuron.current_decay)
+    dv = _decay(neuron.voltage_decay)
     bias = _bias(path, block, neuron, n_out)
     if not np.all(np.isfinite(bias)):
         raise FrontendError(f"module {path!r}: norm.running_mean contains NaN/Inf")
