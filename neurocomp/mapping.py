@@ -319,12 +319,17 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
     return Placement(net.name, target, limits, tuple(allocations), tuple(order))
 
 
-def mapping_report(net: Network, descriptor: Dict[str, Any]) -> Optional[dict]:
-    """``Placement.as_dict()`` for the compile report, ``{"error": ...}`` when a design rule fails, or
-    ``None`` when the target has no ``limits:`` (nothing to map to)."""
+def mapping_report(net: Network, descriptor: Dict[str, Any], strict: bool = False) -> Optional[dict]:
+    """``Placement.as_dict()`` for the compile report, or ``None`` when the target has no ``limits:``.
+
+    A design-rule violation raises when ``strict`` (compiling for the chip itself); otherwise — a
+    simulator target, where the network still runs — it is reported as ``{"target", "error"}``.
+    """
     if not isinstance(descriptor.get("limits"), dict):
         return None
     try:
         return map_network(net, descriptor).as_dict()
     except DesignRuleError as e:
+        if strict:
+            raise
         return {"target": descriptor.get("name"), "error": str(e)}

@@ -142,6 +142,10 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
     fixed, layers = quantize_network(float_net, fmt, cal_spikes, headroom=spec.quantize.headroom,
                                      weight_bits=spec.quantize.weight_bits)
     t_quant = time.perf_counter() - t_start
+    from neurocomp.mapping import mapping_report  # core map + design-rule checks; errors only for the chip
+    mapping = mapping_report(fixed, desc, strict=(target == "loihi2"))
+    if mapping and "error" in mapping:
+        log(f"warning: would not fit the chip's cores: {mapping['error']}")
 
     float_res = simulate(float_net, test_spikes, target="float", record=False)
     cpu_res = simulate(fixed, test_spikes, target="cpu", record=False)
@@ -188,6 +192,7 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
             "target_vs_cpu": _agreement(target_res, cpu_sub, n),
             "float_vs_fixed_predictions": float(np.mean(float_res.predictions == cpu_res.predictions)),
         },
+        "mapping": mapping,
         "timing_s": {"import_quantize": round(t_quant, 3), "target_run": round(t_target, 3),
                      "total": round(time.perf_counter() - t_start, 3)},
     }
