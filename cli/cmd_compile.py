@@ -48,8 +48,11 @@ def format_report(report: dict) -> str:
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=None,
               help="Held-out samples to run on the target (default: spec verify.samples; "
                    "'auto' = what fits in ~20 s on Lava). Float and cpu always run the whole split.")
+@click.option("--energy", is_flag=True,
+              help="Add an energy summary (Loihi / Loihi 2 vs GPU baseline) to report.json; "
+                   "'neurocomp energy DIR' writes the full report.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
-def compile_cmd(spec, target, out, samples, quiet):
+def compile_cmd(spec, target, out, samples, quiet, energy):
     """Import, quantise and verify the network described by SPEC (a model.yaml).
 
     Writes DIR/network.npz (fixed point), DIR/network_float.npz, DIR/build.json and
@@ -64,7 +67,14 @@ def compile_cmd(spec, target, out, samples, quiet):
         bars.setdefault(name, progress_bar(name))(done, total)
 
     report = compile_model(spec, target=target, out=out, samples=samples,
-                           progress=None if quiet else progress, log=log)
+                           progress=None if quiet else progress, log=log, energy=energy)
     if not quiet:
         click.echo(format_report(report))
+        if "energy" in report:
+            from neurocomp.report_html import fmt_si
+            en = report["energy"]
+            for name, dev in en["devices"].items():
+                click.echo(f"energy    {name} {fmt_si(dev['joules_per_inference'])}/inference, "
+                           f"{fmt_si(dev['joules_per_spike'])}/spike; {en['baseline']['device']} time x power "
+                           f"{en['ratios'][name]['time_power']:.3g}x more")
         click.echo(f"\nwrote {report['out']}/report.json")

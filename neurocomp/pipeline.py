@@ -119,8 +119,10 @@ def _concat(a: RunResult, b: RunResult) -> RunResult:
 
 
 def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Optional[int] = None,
-                  progress: Progress = None, log: Callable[[str], None] = lambda s: None) -> dict:
-    """Compile ``spec_path`` for ``target``; returns the report (also written to ``out/report.json``)."""
+                  progress: Progress = None, log: Callable[[str], None] = lambda s: None,
+                  energy: bool = False) -> dict:
+    """Compile ``spec_path`` for ``target``; returns the report (also written to ``out/report.json``).
+    ``energy``: add ``report["energy"]``, the summary of :func:`neurocomp.energy.estimate_energy`."""
     t_start = time.perf_counter()
     spec = load_spec(spec_path)
     target = target or spec.target
@@ -196,6 +198,10 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
         "timing_s": {"import_quantize": round(t_quant, 3), "target_run": round(t_target, 3),
                      "total": round(time.perf_counter() - t_start, 3)},
     }
+    if energy:  # the summary only; `neurocomp energy DIR` writes the full energy.json / energy.html
+        from neurocomp.energy import estimate_energy
+        log("estimating energy (activity counted on the cpu target over the held-out split)")
+        report["energy"] = estimate_energy(fixed, test_spikes, float_net=float_net).summary()
     info = {
         "spec": str(Path(spec_path).resolve()),
         "model": spec.name,
