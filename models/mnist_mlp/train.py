@@ -8,6 +8,7 @@ Uses the same held-out split (1000 samples, seed 0) and the same rate encoding t
 from __future__ import annotations
 
 import argparse
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,12 @@ def build(hidden: int = 128, dropout: float = 0.3) -> nn.Module:
     """The factory model.yaml points at: a plain nn.Sequential of Linear + LIF layers.
 
     Dropout on the hidden spikes regularises training and is a no-op at inference (the front end
-    skips it)."""
-    return nn.Sequential(
-        nn.Linear(784, hidden, bias=False), LIF(hidden, du=DU, dv=DV, vth=VTH), nn.Dropout(dropout),
-        nn.Linear(hidden, 10, bias=False), LIF(10, du=DU, dv=DV, vth=VTH),
-    )
+    skips it); it has no parameters, so the state_dict is the same with or without it."""
+    return nn.Sequential(OrderedDict(
+        fc1=nn.Linear(784, hidden, bias=False), lif1=LIF(hidden, du=DU, dv=DV, vth=VTH),
+        drop=nn.Dropout(dropout),
+        fc2=nn.Linear(hidden, 10, bias=False), lif2=LIF(10, du=DU, dv=DV, vth=VTH),
+    ))
 
 
 def shifted(x: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
