@@ -128,6 +128,9 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
     target = target or spec.target
     if target not in TARGETS or target == "float":
         raise TargetError(f"--target {target!r}: allowed for compile: loihi-sim, cpu, loihi2")
+    if target == "loihi2":  # fail in a second, not after importing and quantising
+        from neurocomp.backends.loihi2 import require_loihi2
+        require_loihi2()
     desc = load_descriptor(target)
     fmt = FixedPointFormat.from_descriptor(desc)
     out = Path(out) if out else Path("build") / spec.name
