@@ -75,14 +75,13 @@ def energy_cmd(build_dir, baseline, devices, samples, placement, out, quiet):
     from a targets/*.yaml descriptor with its source. Writes OUT/energy.json and a self-contained
     OUT/energy.html (figures inline, no network).
     """
-    from neurocomp.energy import estimate_energy, load_device
+    from neurocomp.energy import estimate_energy, resolve_devices
     from neurocomp.io import atomic_write_bytes, atomic_write_json
     from neurocomp.pipeline import load_build
     from neurocomp.report_html import render_energy_html
 
     names = [d.strip() for d in devices.split(",") if d.strip()]
-    for name in names:  # fail on a bad descriptor before the run
-        load_device(name)
+    resolve_devices(names, baseline)  # a bad descriptor fails here, before the run
     pl = _read_placement(placement) if placement is not None else None
     build = load_build(build_dir)
     spikes, _ = build.held_out(samples)

@@ -840,6 +840,26 @@ def conventional_energy(device: Device, layers, x: np.ndarray, measure: bool = T
 
 
 # ----------------------------------------------------------------------------------- the report
+def resolve_devices(devices: Sequence[str], baseline: str) -> Tuple[List[Device], Dict[str, Device]]:
+    """Load and check the neuromorphic ``devices`` and the baselines: the chosen one first, then the other
+    shorthands (``gpu``, ``cpu``) so the report can compare all of them."""
+    if not devices:
+        raise TargetError(f"--devices: give at least one neuromorphic device ({', '.join(DEFAULT_DEVICES)})")
+    devs = [load_device(d) for d in devices]
+    for d in devs:
+        if d.device_class != NEUROMORPHIC:
+            raise TargetError(f"{d.path}: energy.device_class: {d.device_class}; --devices takes neuromorphic "
+                              f"devices, conventional ones go to --baseline")
+    bases = {}
+    for b in [baseline] + [b for b in BASELINE_DEVICES if b != baseline]:
+        dev = load_device(BASELINE_DEVICES.get(b, b))
+        if dev.device_class != CONVENTIONAL:
+            raise TargetError(f"{dev.path}: energy.device_class: {dev.device_class}; --baseline takes a "
+                              f"conventional device ({', '.join(BASELINE_DEVICES)} or a descriptor)")
+        bases[b] = dev
+    return devs, bases
+
+
 def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str] = DEFAULT_DEVICES,
                     baseline: str = "gpu", float_net: Optional[Network] = None, placement=None,
                     measure: bool = True, batch_size: int = 256) -> "EnergyReport":
@@ -850,19 +870,7 @@ def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str
     each device uses ``neurocomp.mapping`` when present (for its own descriptor), else the default
     sequential placement. ``measure=False`` skips the latency measurements (the cpu baseline needs them).
     """
-    devs = [load_device(d) for d in devices]
-    for d in devs:
-        if d.device_class != NEUROMORPHIC:
-            raise TargetError(f"{d.path}: energy.device_class: {d.device_class}; --devices takes neuromorphic "
-                              f"devices, conventional ones go to --baseline")
-    base_names = [baseline] + [b for b in BASELINE_DEVICES if b != baseline]
-    bases = {}
-    for b in base_names:
-        dev = load_device(BASELINE_DEVICES.get(b, b))
-        if dev.device_class != CONVENTIONAL:
-            raise TargetError(f"{dev.path}: energy.device_class: {dev.device_class}; --baseline takes a "
-                              f"conventional device ({', '.join(BASELINE_DEVICES)} or a descriptor)")
-        bases[b] = dev
+    devs, bases = resolve_devices(devices, baseline)
     cmaps = {}
     for d in devs:
         pl, note = (placement, "") if placement is not None else mapping_placement(fixed, d)

@@ -1,0 +1,482 @@
+"""Energy reports: activity counting against hand-computed networks and NeuroBench's synop definition,
+the Loihi energy/time model, the baselines, descriptor validation through the CLI, and the HTML page in
+a real headless Chromium."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from neurocomp import energy as en
+from neurocomp import fixed_point as fxp
+from neurocomp.backends.sim import simulate
+from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------ a hand-computed network
+def hand_net(bias_b: int = 0) -> Network:
+    """in(3) -> A(2) -> B(1). du = dv = 4095 make u and v forget each step (u = a << 6, v ~ u), so
+    every spike can be worked out by hand. Mixed sign mode drops the lowest weight bit (Lava's
+    weightutils), so A's weights act as [[12, 0, 4], [0, 0, 6]]: the 1 becomes a *zero* weight and
+    must not count as a synaptic op."""
+    A = LoihiLIF(2, du=4095, dv=4095, vth=10)                    # spikes when a << 6 > 640, i.e. a > 10
+    B = LoihiLIF(1, du=4095, dv=4095, vth=10, bias_mant=bias_b)
+    return Network("hand", Input("in", 3), [Population("A", A), Population("B", B)],
+                   [Projection("inA", "in", "A", LoihiDense(np.array([[12, 0, 5], [1, 0, 7]]))),
+                    Projection("AB", "A", "B", LoihiDense(np.array([[20, 20]])))], "B", 3)
+
+
+def hand_spikes() -> np.ndarray:
+    """Sample 0: t0 all inputs, t1 input 1 (zero weights only), t2 input 0. Sample 1: silent."""
+    s = np.zeros((2, 3, 3), dtype=bool)
+    s[0, 0] = [1, 1, 1]
+    s[0, 1] = [0, 1, 0]
+    s[0, 2] = [1, 0, 0]
+    return s
+
+
+def test_hand_network_spikes_as_worked_out():
+    """The premise of the hand counts: A0 fires at t0 (a=16) and t2 (a=12), A1 never (a=6), B follows A0."""
+    net = hand_net()
+    assert fxp.effective_weights(net.projections[0].synapse).tolist() == [[12, 0, 4], [0, 0, 6]]
+    res = simulate(net, hand_spikes(), record=True)
+    assert res.spikes["A"][0].astype(int).tolist() == [[1, 0], [0, 0], [1, 0]]
+    assert res.spikes["B"][0, :, 0].astype(int).tolist() == [1, 0, 1]
+    assert not res.spikes["A"][1].any() and not res.spikes["B"][1].any()
+
+
+def test_activity_counts_match_hand_computation():
+    net = hand_net()
+    dev = en.load_device("loihi")
+    act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
+    A, B = act.layer("A"), act.layer("B")
+    # synops = nonzero input x nonzero *effective* weight, per step, summed over samples
+    assert A.synops.tolist() == [3, 0, 1]          # t0: in0->A0, in2->A0, in2->A1; t1: in1 has no weights
+    assert B.synops.tolist() == [1, 0, 1]
+    assert (A.synapses, A.dense_synapses, B.synapses, B.dense_synapses) == (3, 6, 2, 2)
+    # active = input, or state entering the step, or bias; the rest of the 2 x 3 x n updates are inactive
+    assert A.active_updates.tolist() == [2, 2, 1]  # t1: both carry u from t0; t2: only A0 has input
+    assert A.inactive_updates.tolist() == [2, 2, 3]
+    assert B.active_updates.tolist() == [1, 1, 1]
+    assert B.inactive_updates.tolist() == [1, 1, 1]
+    assert A.spikes.tolist() == [1, 0, 1] and B.spikes.tolist() == [1, 0, 1]
+    assert act.input_spikes.tolist() == [3, 1, 1]
+    assert not A.learning_updates.any()
+    # default placement: A on core 0, B on core 1, same tile: one message per A spike, no hops;
+    # B is the output population, its spikes go to the host (not counted)
+    rc = act.routing["loihi"]
+    assert rc.messages["A"].tolist() == [1, 0, 1] and not rc.hops_ew["A"].any() and not rc.hops_ns["A"].any()
+    assert not rc.messages["B"].any()
+
+
+def test_bias_makes_every_update_active():
+    net = hand_net(bias_b=1)
+    act = en.measure_activity(net, hand_spikes())
+    assert act.layer("B").active_updates.tolist() == [2, 2, 2]
+    assert not act.layer("B").inactive_updates.any()
+
+
+def test_loihi_energy_and_time_match_hand_computation():
+    net = hand_net()
+    dev = en.load_device("loihi")
+    act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
+    r = en.neuromorphic_energy(dev, act, "loihi")
+    pJ, ns = 1e-12, 1e-9
+    b = r["breakdown"]
+    # per inference = totals / 2 samples
+    assert b["synops"] == pytest.approx(3 * 23.6 * pJ)
+    assert b["neuron_updates_active"] == pytest.approx(4 * 81 * pJ)
+    assert b["neuron_updates_inactive"] == pytest.approx(5 * 52 * pJ)
+    assert b["spike_messages"] == pytest.approx(1 * 1.7 * pJ)
+    assert b["learning"] == 0
+    # time: per step the slower of A's and B's core, plus barrier sync for 1 tile (113 ns)
+    s0 = (3 * 3.5 + 2 * 8.4) + (2 * 8.4) + (1 * 3.5 + 8.4 + 5.3) + 3 * 113     # sample 0: A's core is slower
+    s1 = 3 * (2 * 5.3) + 3 * 113                                              # sample 1: all inactive
+    assert act.routing["loihi"].sample_seconds.tolist() == pytest.approx([s0 * ns, s1 * ns])
+    assert r["seconds_per_inference"] == pytest.approx((s0 + s1) / 2 * ns)
+    assert b["static"] == pytest.approx(0.104 * (s0 + s1) / 2 * ns)
+    total = sum(b.values())
+    assert r["joules_per_inference"] == pytest.approx(total)
+    assert r["dynamic_joules_per_inference"] + r["static_joules_per_inference"] == pytest.approx(total)
+    assert r["joules_per_spike"] == pytest.approx(total / 2)       # 4 spikes over 2 samples
+    assert r["joules_per_synop"] == pytest.approx(total / 3)
+    assert sum(lay["energy_j"]["total"] for lay in r["per_layer"]) == pytest.approx(r["dynamic_joules_per_inference"])
+
+
+def fanout_net() -> Network:
+    """in(1) -> A(1), firing every step (bias) -> B(3) with weights [6, 0, 8]: A's spikes need the cores
+    of B0 and B2 only."""
+    A = LoihiLIF(1, du=4095, dv=4095, vth=1, bias_mant=200, bias_exp=0)
+    B = LoihiLIF(3, du=4095, dv=0, vth=100_000)
+    return Network("fan", Input("in", 1), [Population("A", A), Population("B", B)],
+                   [Projection("inA", "in", "A", LoihiDense(np.array([[0]]))),
+                    Projection("AB", "A", "B", LoihiDense(np.array([[6], [0], [8]])))], "B", 4)
+
+
+@pytest.mark.parametrize("b_cores, msgs, ew, ns, off_chip", [
+    ([(0, 1), (0, 2), (0, 3)], 2, 0, 0, 0),       # same tile as A (cores 0-3)
+    ([(0, 4), (0, 5), (0, 6)], 2, 2, 0, 0),       # next tile east: 1 hop per message
+    ([(0, 36), (0, 37), (0, 38)], 2, 2, 2, 0),    # tile 9 = (1, 1): 1 E-W + 1 N-S hop per message
+    ([(0, 1), (0, 5), (0, 5)], 2, 1, 0, 0),       # B0 local, B2 one tile east
+    ([(0, 1), (0, 1), (0, 1)], 1, 0, 0, 0),       # one destination core: one message
+    ([(1, 4), (1, 5), (1, 6)], 2, 2, 0, 2),       # another chip: counted as chip crossings
+])
+def test_messages_and_hops_follow_the_placement(b_cores, msgs, ew, ns, off_chip):
+    net = fanout_net()
+    dev = en.load_device("loihi")
+    cm = en.core_map(net, dev, {"A": [(0, 0)], "B": b_cores})
+    act = en.measure_activity(net, np.zeros((1, 4, 1), dtype=bool), {"k": (cm, dev)})
+    spikes = act.layer("A").spikes.sum()
+    assert spikes == 4
+    rc = act.routing["k"]
+    assert rc.messages["A"].sum() == msgs * spikes
+    assert rc.hops_ew["A"].sum() == ew * spikes
+    assert rc.hops_ns["A"].sum() == ns * spikes
+    assert rc.chip_crossings["A"].sum() == off_chip * spikes
+    r = en.neuromorphic_energy(dev, act, "k")
+    assert r["breakdown"]["spike_messages"] == pytest.approx((msgs * 1.7 + ew * 3.0 + ns * 4.0) * 4 * 1e-12)
+
+
+def test_default_placement_splits_populations_by_neurons_per_core():
+    rng = np.random.default_rng(0)
+    net = Network("big", Input("in", 4), [Population("h", LoihiLIF(2500, 100, 100, 50)),
+                                          Population("o", LoihiLIF(3, 100, 100, 50))],
+                  [Projection("p1", "in", "h", LoihiDense(rng.integers(-50, 50, (2500, 4)))),
+                   Projection("p2", "h", "o", LoihiDense(rng.integers(-50, 50, (3, 2500))))], "o", 2)
+    cm1 = en.core_map(net, en.load_device("loihi"))   # 1024 neurons per core
+    assert sorted(set(cm1.neuron_core["h"].tolist())) == [0, 1, 2]
+    assert np.bincount(cm1.neuron_core["h"]).max() <= 1024
+    assert cm1.neuron_core["o"].tolist() == [3, 3, 3]
+    cm2 = en.core_map(net, en.load_device("loihi2"))  # 8192 per core (from loihi2.yaml limits:)
+    assert set(cm2.neuron_core["h"].tolist()) == {0} and set(cm2.neuron_core["o"].tolist()) == {1}
+
+
+def test_mapping_placement_is_used_exactly_when_available():
+    mapping = pytest.importorskip("neurocomp.mapping")
+    from neurocomp.targets import load_descriptor
+    net = fanout_net()
+    placement = mapping.map_network(net, load_descriptor("loihi2"))
+    dev = en.load_device("loihi2")
+    cm = en.core_map(net, dev, placement)
+    for p in net.populations:
+        want = placement.neuron_cores(p.name)
+        assert cm.neuron_core[p.name].tolist() == (want[:, 0] * 128 + want[:, 1]).tolist()
+    pl, note = en.mapping_placement(net, dev)
+    assert pl is not None and note == ""
+
+
+def test_learning_hook_counts_pairwise_stdp_updates():
+    """A plastic projection (``Projection.plasticity`` set) pays one update per synapse a pre spike fans out
+    to and one per synapse a post spike fans in from (pairwise STDP, Davies 2018's 'synaptic update')."""
+    net = hand_net()
+    proj = net.projections[0]
+    # the hook's contract is only "plasticity is not None"; set it on the real Projection object
+    object.__setattr__(proj, "plasticity", "pairwise STDP (test marker)")
+    dev = en.load_device("loihi")
+    act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
+    A = act.layer("A")
+    assert A.plastic and not act.layer("B").plastic
+    # pre: the synops (3, 0, 1); post: A0 (fan-in 2 nonzero synapses) fires at t0 and t2
+    assert A.learning_updates.tolist() == [3 + 2, 0, 1 + 2]
+    r = en.neuromorphic_energy(dev, act, "loihi")
+    assert r["breakdown"]["learning"] == pytest.approx(8 / 2 * 120e-12)
+
+
+# ----------------------------------------------------------------------------------- baselines
+def test_equivalent_ann_and_op_model():
+    net = hand_net()
+    layers = en.equivalent_ann(net)
+    assert [W.shape for _, W, _ in layers] == [(2, 3), (1, 2)]
+    ops = en.ann_op_counts(layers)
+    assert ops == {"macs": 8, "neuron_updates": 3}
+    gpu = en.load_device("gpu-titan-black")
+    b = en.conventional_energy(gpu, layers, np.zeros(3), measure=False)
+    assert b["op_model_joules_per_inference"] == pytest.approx((8 + 3) * 0.3e-9)
+    assert b["arithmetic_floor_joules_per_inference"] == pytest.approx(8 * 4.6e-12)
+    lat = (2 * 2 + 2) * 9.6e-6                        # 2 kernels per layer + 2 copies, one launch each
+    assert b["latency_s"] == pytest.approx(lat) and not b["measured"]
+    assert b["time_power_joules_per_inference"] == pytest.approx(lat * 250)
+    assert b["time_power_range_joules"] == pytest.approx([lat * 10, lat * 250])
+
+
+def test_gpu_baseline_says_whether_it_measured():
+    import torch
+    layers = en.equivalent_ann(hand_net())
+    b = en.conventional_energy(en.load_device("gpu-titan-black"), layers, np.zeros(3), measure=True)
+    if torch.cuda.is_available():
+        assert b["measured"] and b["latency_measured"]
+    else:
+        assert not b["measured"] and "no GPU on this machine" in b["time_power_how"]
+
+
+def test_cpu_baseline_latency_is_measured_here():
+    layers = en.equivalent_ann(hand_net())
+    b = en.conventional_energy(en.load_device("cpu-i7-4960x"), layers, np.zeros(3))
+    assert b["measured"] and b["latency_measured"]
+    assert 0 < b["latency_s"] < 0.1
+    if not b["energy_measured"]:  # no RAPL counter: measured latency x the descriptor's power
+        assert b["time_power_joules_per_inference"] == pytest.approx(b["latency_s"] * 130.0)
+        assert "latency measured on this machine" in b["time_power_how"]
+
+
+# ---------------------------------------------------------------------------- NeuroBench check
+@pytest.mark.slow
+def test_synops_match_neurobench_definition_on_mnist_example():
+    """NeuroBench's SynapticOperations, implemented independently the way it does it — forward hooks on
+    the real torch module's nn.Linear layers, a binary copy of each layer (nonzero weight -> 1, no
+    bias) applied to the binarised layer input, summed and divided by samples — must equal our count
+    on the float IR. Then the same hooks replayed on the quantised network's effective weights
+    (where quantisation zeroes small weights) must equal our count on the fixed-point network."""
+    import torch
+    import torch.nn.functional as F
+    from neurocomp.data import load_split
+    from neurocomp.encoding import encode
+    from neurocomp.frontends.torch import build_module, module_to_ir
+    from neurocomp.pipeline import spec_encoding
+    from neurocomp.quantize import quantize_network
+    from neurocomp.spec import load_spec
+    from neurocomp.targets import FixedPointFormat, load_descriptor
+
+    spec = load_spec(REPO / "models/mnist_mlp/model.yaml")
+    module = build_module(spec.source.factory, spec.resolve(spec.source.weights), spec.base_dir,
+                          spec.source.kwargs).double()
+    split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir)
+    enc_net = module_to_ir(module, 784, spec.name, spec.input.timesteps, spec_encoding(spec))
+    spikes = encode(split.x_test[:24], spec_encoding(spec), spec.input.timesteps, seed=spec.input.seed)
+
+    def neurobench_synops(linears, feed):
+        """Hooks on each nn.Linear: effective synops = binary layer applied to binary inputs."""
+        total, inputs = [0.0], {}
+
+        def hook(mod, args, out):
+            x = args[0]
+            inputs.setdefault(mod, []).append(x.detach())
+            bin_w = (mod.weight != 0).to(x.dtype)
+            total[0] += float(F.linear((x != 0).to(x.dtype), bin_w).sum())
+
+        handles = [lin.register_forward_hook(hook) for lin in linears]
+        try:
+            with torch.no_grad():
+                feed()
+        finally:
+            for h in handles:
+                h.remove()
+        return total[0] / len(spikes), inputs
+
+    # float: the real trained module, float64, same input spikes
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    nb_float, seen = neurobench_synops(linears, lambda: module(torch.from_numpy(spikes.astype(np.float64))))
+    ours_float = en.measure_activity(enc_net, spikes)
+    assert sum(lc.synops.sum() for lc in ours_float.layers) / len(spikes) == pytest.approx(nb_float, rel=0, abs=1e-9)
+    # the premise: our simulator produced the same hidden spikes the torch module did
+    hidden = enc_net.populations[0].name
+    sim_hidden = simulate(enc_net, spikes, record=True).spikes[hidden]
+    assert np.array_equal(seen[linears[1]][0].numpy() != 0, sim_hidden)
+    assert nb_float > 0
+
+    # fixed point: the deployed network; NeuroBench hooks on Linear layers holding its effective weights,
+    # fed with each layer's recorded input spikes
+    fmt = FixedPointFormat.from_descriptor(load_descriptor("loihi2"))
+    fixed, _ = quantize_network(enc_net, fmt, spikes)
+    rec = simulate(fixed, spikes, record=True)
+    qlin = []
+    for proj in fixed.projections:
+        w = fxp.effective_weights(proj.synapse)
+        lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=False).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.astype(np.float64)))
+        qlin.append((lin, proj.source))
+    srcs = {fixed.input.name: spikes, **rec.spikes}
+    nb_fixed, _ = neurobench_synops([lin for lin, _ in qlin], lambda: [
+        lin(torch.from_numpy(srcs[src].astype(np.float64))) for lin, src in qlin])
+    ours_fixed = en.measure_activity(fixed, spikes)
+    assert sum(lc.synops.sum() for lc in ours_fixed.layers) / len(spikes) == pytest.approx(nb_fixed, rel=0, abs=1e-9)
+    # not vacuous: quantisation zeroed weights that were nonzero in float, so the counts must differ
+    zeroed = sum(int(((fxp.effective_weights(p.synapse) == 0) & (q.synapse.weight != 0)).sum())
+                 for p, q in zip(fixed.projections, enc_net.projections))
+    assert zeroed > 0
+
+
+# ------------------------------------------------------------------------- descriptors via the CLI
+def _cli():
+    from neurocomp.cli.main import cli  # importing it registers every cmd_* module's command
+    return cli
+
+
+def _write_variant(tmp_path: Path, base: str, edit, name: str) -> Path:
+    doc = yaml.safe_load((REPO / "targets" / f"{base}.yaml").read_text())
+    edit(doc["energy"])
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_shipped_device_descriptors_are_valid_and_sourced():
+    for name in ("loihi", "loihi2", "gpu-titan-black", "cpu-i7-4960x"):
+        dev = en.load_device(name)
+        assert dev.figures and all(f.source for f in dev.figures.values())
+        assert all(f.value >= 0 for f in dev.figures.values())
+    assert "reused" in en.load_device("loihi2").figures["synop"].source   # Loihi 2 says it borrows Loihi 1's
+    assert set(en.energy_devices()) >= {"loihi", "loihi2", "gpu-titan-black", "cpu-i7-4960x"}
+
+
+@pytest.mark.parametrize("base, edit, option, message", [
+    ("loihi", lambda e: e.pop("synop"), "--devices", "energy.synop: missing"),
+    ("loihi", lambda e: e["hop_ns"].update(value=-4.0e-12), "--devices", "energy.hop_ns.value: must be a finite number >= 0"),
+    ("loihi", lambda e: e["static_power"].pop("source"), "--devices", "energy.static_power.source: missing"),
+    ("loihi", lambda e: e["mesh"].pop("tiles_x"), "--devices", "energy.mesh.tiles_x: missing"),
+    ("loihi", lambda e: e.update(device_class="quantum"), "--devices", "energy.device_class: 'quantum'"),
+    ("gpu-titan-black", lambda e: e["active_power"].update(value=-250.0), "--baseline", "energy.active_power.value: must be a finite number >= 0"),
+    ("gpu-titan-black", lambda e: e.pop("latency_model"), "--baseline", "energy.latency_model: missing"),
+    ("gpu-titan-black", lambda e: None, "--devices", "--devices takes neuromorphic devices"),
+])
+def test_bad_descriptor_is_a_one_line_error_exit_2(tmp_path, base, edit, option, message):
+    path = _write_variant(tmp_path, base, edit, "bad")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(_cli(), ["energy", str(tmp_path / "no-build"), option, str(path), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and message in lines[0], res.output
+    assert not out.exists()
+
+
+def test_unknown_device_is_a_one_line_error_exit_2(tmp_path):
+    res = CliRunner().invoke(_cli(), ["energy", str(tmp_path), "--devices", "loihi,loihi9"])
+    assert res.exit_code == 2
+    assert res.output.strip().startswith("error: unknown device 'loihi9'") and "loihi2" in res.output
+    res = CliRunner().invoke(_cli(), ["energy", str(tmp_path), "--baseline", "tpu"])
+    assert res.exit_code == 2 and "unknown device 'tpu'" in res.output
+
+
+# ------------------------------------------------------------------------------ end to end + HTML
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    """A compiled build of a small digits network, with --energy folded into its compile report."""
+    import textwrap
+    import torch
+    from neurocomp.pipeline import compile_model
+    d = tmp_path_factory.mktemp("tiny")
+    (d / "net.py").write_text(textwrap.dedent("""
+        from torch import nn
+        from neurocomp.nn import LIF
+        def build(hidden=24):
+            return nn.Sequential(nn.Linear(64, hidden, bias=False), LIF(hidden, du=0.25, dv=0.1, vth=0.5),
+                                 nn.Linear(hidden, 10, bias=False), LIF(10, du=0.25, dv=0.1, vth=0.5))
+    """))
+    torch.manual_seed(1)
+    from torch import nn
+    from neurocomp.nn import LIF
+    model = nn.Sequential(nn.Linear(64, 24, bias=False), LIF(24, du=0.25, dv=0.1, vth=0.5),
+                          nn.Linear(24, 10, bias=False), LIF(10, du=0.25, dv=0.1, vth=0.5))
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+        model[2].weight.mul_(3.0)
+    torch.save(model.state_dict(), d / "weights.pt")
+    (d / "model.yaml").write_text(textwrap.dedent("""
+        neurocomp: 1
+        name: tiny
+        source: {kind: torch, factory: net.py:build, weights: weights.pt}
+        input: {encoding: rate, timesteps: 10}
+        dataset: {name: digits, holdout: 60}
+        quantize: {calibration_samples: 20}
+        verify: {samples: 3}
+    """))
+    report = compile_model(d / "model.yaml", target="cpu", out=d / "build", energy=True)
+    return d / "build", report
+
+
+@pytest.mark.slow
+def test_compile_energy_and_energy_command_end_to_end(tiny_build, tmp_path):
+    build, compile_report = tiny_build
+    on_disk = json.loads((build / "report.json").read_text())
+    summary = on_disk["energy"]
+    assert set(summary["devices"]) == {"loihi", "loihi2"} and summary["samples"] == 60
+    assert summary["baseline"]["device"] == "gpu-titan-black"
+
+    out = tmp_path / "energy"
+    res = CliRunner().invoke(_cli(), ["energy", str(build), "--baseline", "cpu", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "energy.json").read_text())
+    assert data["samples"] == 60 and data["baseline"]["device"] == "cpu-i7-4960x" and data["baseline"]["measured"]
+    for name in ("loihi", "loihi2"):
+        d = data["devices"][name]
+        assert d["joules_per_inference"] == pytest.approx(sum(d["breakdown"].values()))
+        assert d["joules_per_spike"] == pytest.approx(d["joules_per_inference"] / d["spikes_per_inference"])
+        assert d["joules_per_synop"] == pytest.approx(d["joules_per_inference"] / d["synops_per_inference"])
+        assert [lay["population"] for lay in d["per_layer"]] == [p["name"] for p in on_disk["layers"]]
+        assert data["ratios"][name]["time_power"] == pytest.approx(
+            data["baseline"]["time_power_joules_per_inference"] / d["joules_per_inference"])
+        # the compile summary counted the same activity on the same split
+        assert summary["devices"][name]["dynamic_joules_per_inference"] == pytest.approx(d["dynamic_joules_per_inference"])
+    assert data["activity"]["synaptic_operations"]["Effective_ACs"] == pytest.approx(summary["synaptic_operations"])
+    for key in ("loihi.synop", "loihi2.static_power", "cpu-i7-4960x.active_power", "gpu-titan-black.mac"):
+        assert data["sources"][key]
+    page = (out / "energy.html").read_text()
+    assert page.count("data:image/png;base64,") == 4
+    assert "src=\"http" not in page and "href=\"http" not in page and "<script" not in page
+    assert "x less than" in res.output and "dominates" in res.output
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium); this test renders energy.html headless")
+    return exe
+
+
+def _chromium_args(exe: str, profile: Path) -> list:
+    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]
+
+
+@pytest.mark.slow
+def test_html_report_renders_in_headless_chromium(tmp_path):
+    from PIL import Image
+    from neurocomp.report_html import COLOURS, fmt_si, render_energy_html
+
+    exe = _chromium()
+    rng = np.random.default_rng(3)
+    net = Network("render", Input("in", 60), [Population("hidden", LoihiLIF(30, 600, 300, 120)),
+                                              Population("out", LoihiLIF(8, 600, 300, 60))],
+                  [Projection("w1", "in", "hidden", LoihiDense(rng.integers(-40, 110, (30, 60)))),
+                   Projection("w2", "hidden", "out", LoihiDense(rng.integers(-40, 110, (8, 30))))], "out", 16)
+    report = en.estimate_energy(net, rng.random((40, 16, 60)) < 0.15, baseline="gpu")
+    page = tmp_path / "energy.html"
+    page.write_text(render_energy_html(report.data, report.activity.raster))
+
+    shot = tmp_path / "shot.png"
+    subprocess.run(_chromium_args(exe, tmp_path / "p1") + [f"--screenshot={shot}", "--window-size=1200,2000",
+                                                           page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert img.shape[:2] == (2000, 1200)
+    assert img.std() > 20, "screenshot is blank"
+
+    def pixels_of(hex_colour: str, tol: int = 8) -> int:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(img - rgb).max(axis=2) <= tol).sum())
+
+    # the bars were drawn: synop bars (per-layer and device comparison), time x power and op-model bars
+    for comp in ("synops", "time_power", "op_model", "static"):
+        assert pixels_of(COLOURS[comp]) > 400, f"no {comp} bars ({COLOURS[comp]}) in the screenshot"
+
+    dom = subprocess.run(_chromium_args(exe, tmp_path / "p2") + ["--dump-dom", page.as_uri()],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<img") == 4
+    for name, d in report.data["devices"].items():
+        assert f'data-value="{float(d["joules_per_inference"])!r}"' in dom
+        assert fmt_si(d["joules_per_inference"]) in dom
+    base = report.data["baseline"]
+    assert f'data-value="{float(base["time_power_joules_per_inference"])!r}"' in dom
+    assert "Davies et al." in dom and "Degnan" in dom
