@@ -78,5 +78,3 @@ def main():
 _register_commands()
 
 
-if __name__ == "__main__":
-    main()

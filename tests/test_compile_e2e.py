@@ -58,7 +58,7 @@ def test_mnist_example_accuracy_float_vs_fixed(tmp_path):
     """The shipped example: >= 92 % held-out float accuracy, bit-accurate within 1 pp of float,
     and Lava identical to the bit-accurate simulator on the samples it runs."""
     out = tmp_path / "mnist"
-    proc = subprocess.run([sys.executable, "-m", "neurocomp.cli.main", "compile",
+    proc = subprocess.run([sys.executable, "-m", "neurocomp", "compile",
                            str(REPO / "models/mnist_mlp/model.yaml"), "--target", "loihi-sim",
                            "--samples", "12", "--out", str(out)],
                           capture_output=True, text=True, timeout=900)
