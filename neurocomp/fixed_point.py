@@ -1,22 +1,50 @@
 """Lava 0.10's Loihi fixed-point arithmetic, vectorised over a batch — the one home of these semantics.
 
-Read against ``lava/proc/lif/models.py`` (``AbstractPyLifModelFixed``) and
-``lava/proc/dense/models.py`` (``AbstractPyDenseModelBitAcc``):
+Read against ``lava/proc/lif/models.py`` (``AbstractPyLifModelFixed``), ``lava/proc/dense/models.py``
+(``AbstractPyDenseModelBitAcc``), ``lava/utils/weightutils.py`` and the port plumbing in
+``lava/magma/core/model/py/ports.py``:
 
 Dense
-    weights are clipped to 8 bits for their sign mode, then the low ``8 - num_weight_bits + mixed``
-    bits are dropped (``lava.utils.weightutils``); per step ``a = sum_j w_ij s_j`` and
-    ``a = a << weight_exp`` (or ``a >> -weight_exp``, an arithmetic/floor shift).
-LIF
-    ``u' = sign(u*(4096-(du+1))) * (|u*(4096-(du+1))| >> 12) + (a << 6)`` then wrapped into 24 bits
-    (``u' > 2**23`` -> ``u' - 2**24``; ``u' <= -2**23`` -> ``u' + 2**24``);
-    ``v' = sign(..)*(|v*(4096-dv)| >> 12) + u' + (bias_mant << bias_exp)`` clipped to ``±(2**23-1)``;
-    spike where ``v' > vth << 6``; ``v' = 0`` there.
+    weights are clipped to 8 bits for their sign mode (mixed: ``[-256, 255]``), then the low
+    ``8 - num_weight_bits + mixed`` bits are dropped. Per step the input spikes are cast to bool
+    (``num_message_bits=0``), ``acc = sum_j w_ij s_j`` is summed in int64 and shifted,
+    ``acc << weight_exp`` (or ``acc >> -weight_exp``, a floor shift); the result travels over an
+    int32 channel (wraps to int32). An InPort fed by several Dense adds their messages in int32.
+LIF (``PyLifModelBitAcc`` / ``PyLifResetModelBitAcc``)
+    ``u' = int32(sign(p)*(|p| >> 12)) + int32(a << 6)`` with ``p = u*(4096-(du+1))`` (int32 sum),
+    then one 24-bit wrap: ``u' > 2**23 -> u' - 2**24``; ``u' <= -2**23 -> u' + 2**24``;
+    ``v' = int32(sign(q)*(|q| >> 12)) + u' + (bias_mant << bias_exp)`` with ``q = v*(4096-dv)``,
+    clipped to ``±(2**23-1)``; spike where ``v' > vth << 6``; ``v' = 0`` there.
 
-Lava holds ``u``, ``v`` in int32 numpy arrays and the shifted activation in int32, so the int32
-wrap-around of ``a << 6`` (for ``|a| >= 2**25``) and of ``decayed + (a << 6)`` is reproduced too.
+How this module computes it exactly, and fast
+---------------------------------------------
+Every quantity is an integer; we carry them in IEEE floats, which represent integers exactly up to
+2**24 (float32) and 2**53 (float64), and do integer arithmetic with them as long as every
+intermediate stays below those bounds:
+
+* **Dense accumulation** ``W @ s`` with ``s`` in {0, 1}: every partial sum BLAS forms, in whatever
+  order it blocks the loop, is bounded by the row's L1 norm ``L = max_i sum_j |w_ij|``. So a float32
+  GEMM is exact when ``L <= 2**24`` (``n_pre * 256 <= 2**24``: any fan-in up to 65536 with 8-bit
+  weights), float64 otherwise (exact up to ``L <= 2**53``). :class:`DenseKernel` picks by ``L``.
+  The weight exponent is a multiplication by a power of two (exact), a negative one a ``floor``.
+* **LIF decay** ``sign(p)*(|p| >> 12)`` is ``trunc(u * keep/4096)``: ``keep/4096`` is an exact
+  dyadic constant and ``|u * keep| < 2**31 * 2**12 = 2**43 < 2**53``, so the float64 product is the
+  exact rational and ``trunc`` rounds it toward zero exactly as Lava's sign-magnitude shift does.
+* **int32 wrap-arounds.** Let ``A`` bound ``|a|`` (sum over incoming projections of ``L * 2**e``).
+  If ``A < 2**18`` then, by induction from ``u = 0``, ``|u| <= 2**23`` before every step, the
+  pre-wrap current ``|decay(u) + 64 a| <= 2**23 + 2**24 < 2**31``: no int32 ever wraps, the single
+  24-bit wrap brings ``u`` back into 24 bits, and ``|decay(v) + u + bias| < 2**31`` for any legal
+  bias (``|bias| < 2**23``). Above that bound (huge fan-in or ``weight_exp``), Lava's int32
+  wrap-arounds of the channel, of ``a << 6`` and of the current sum are reproduced explicitly with
+  :func:`wrap_int32`, still exactly in float64; :class:`LifKernel` decides once, from ``A``.
+
+The test suite runs Lava's own process models on random networks with extreme parameters (the
+24-bit wrap, the v clip, all sign modes and weight widths, both signs of ``weight_exp``, huge
+exponents that wrap the int32 channel) and compares every spike and every u/v value.
 """
 from __future__ import annotations
+
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -33,9 +61,19 @@ DM_OFFSET = 0
 
 MIXED, EXCITATORY, INHIBITORY = 1, 2, 3
 
+FLOAT32_EXACT = 2 ** 24   # every integer of magnitude <= 2**24 is a float32
+FLOAT64_EXACT = 2 ** 53   # ... <= 2**53 a float64
+INT32_LIMIT = 2 ** 31
+# |a| < this keeps u in 24 bits and every int32 of Lava's LIF un-wrapped (module docstring)
+NO_WRAP_ACTIVATION_BOUND = 2 ** 18
 
-def _wrap_int32(x: np.ndarray) -> np.ndarray:
-    return ((x + 2 ** 31) % 2 ** 32) - 2 ** 31
+
+# ------------------------------------------------------------------------------ integer helpers
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement int32 wrap-around of integer values (int64 or integer-valued float64)."""
+    if np.issubdtype(np.asarray(x).dtype, np.integer):
+        return ((x + 2 ** 31) % 2 ** 32) - 2 ** 31
+    return x - 2.0 ** 32 * np.floor((x + 2.0 ** 31) / 2.0 ** 32)
 
 
 def effective_weights(dense: LoihiDense) -> np.ndarray:
@@ -52,12 +90,8 @@ def effective_weights(dense: LoihiDense) -> np.ndarray:
 
 
 def shift_activation(a: np.ndarray, weight_exp: int) -> np.ndarray:
+    """``a << weight_exp`` or the floor shift ``a >> -weight_exp`` on integer arrays."""
     return np.left_shift(a, weight_exp) if weight_exp > 0 else np.right_shift(a, -weight_exp)
-
-
-def _decay(x: np.ndarray, keep: int) -> np.ndarray:
-    prod = x.astype(np.int64) * keep
-    return np.sign(prod) * np.right_shift(np.abs(prod), DECAY_SHIFT)
 
 
 def effective_bias(neuron: LoihiLIF) -> np.ndarray:
@@ -66,15 +100,166 @@ def effective_bias(neuron: LoihiLIF) -> np.ndarray:
     return np.left_shift(b, e) if e >= 0 else np.right_shift(b, -e)
 
 
+def accumulation_bound(dense: LoihiDense) -> int:
+    """``max_i sum_j |w_ij|`` of the effective weights: bounds ``|W @ s|`` for binary ``s``."""
+    w = effective_weights(dense)
+    return int(np.abs(w).sum(axis=1).max()) if w.size else 0
+
+
+def activation_bound(dense: LoihiDense) -> int:
+    """Bound on ``|a|`` this projection can deliver before the channel's int32 wrap."""
+    acc = accumulation_bound(dense)
+    e = dense.weight_exp
+    return acc << e if e >= 0 else -((-acc) >> -e)  # ceil(acc / 2**-e) for the floor shift
+
+
+# --------------------------------------------------------------------------------- Dense kernel
+class DenseKernel:
+    """Exact ``a = shift(W_eff @ s)`` as Lava's ``PyDenseModelBitAcc`` sends it, for many steps at once.
+
+    ``activation(spikes)`` takes spikes ``[..., n_pre]`` (any dtype; non-zero = spike, as Lava's
+    bool cast) and returns the integer activations ``[..., n_post]`` as floats (float32 when they
+    fit 24 bits). Float32 GEMM when the accumulation provably fits 24 bits, float64 otherwise; the
+    int32 channel wrap only when ``a`` can reach 2**31.
+    """
+
+    ROW_BLOCK = 16384  # rows per GEMM call: bounds the float copy of the spikes (n_pre * 64 KiB)
+
+    def __init__(self, dense: LoihiDense):
+        self.dense = dense
+        w = effective_weights(dense)
+        self.n_post, self.n_pre = w.shape
+        self.accumulation_bound = accumulation_bound(dense)
+        if self.accumulation_bound >= FLOAT64_EXACT:
+            raise ValueError(f"row weight sums up to {self.accumulation_bound} exceed exact float64 range")
+        self.bound = activation_bound(dense)
+        self.wraps = self.bound >= INT32_LIMIT          # the int32 channel can wrap
+        e = dense.weight_exp
+        # fold a non-negative exponent into the weights when the scaled sums stay exact in float32
+        self.fold_exp = e >= 0 and not self.wraps and self.bound <= FLOAT32_EXACT
+        gemm_bound = self.bound if self.fold_exp else self.accumulation_bound
+        self.gemm_dtype = np.float32 if gemm_bound <= FLOAT32_EXACT else np.float64
+        # the activations themselves: float32 when they provably fit 24 bits (then the result of a
+        # float32 GEMM, or its exact floor shift, needs no conversion)
+        small = not self.wraps and self.bound <= FLOAT32_EXACT and self.gemm_dtype == np.float32
+        self.dtype = np.float32 if small else np.float64
+        self.weight_t = np.ascontiguousarray((w * (2 ** e if self.fold_exp else 1)).T.astype(self.gemm_dtype))
+
+    def _finish(self, acc: np.ndarray) -> np.ndarray:
+        """Apply the weight exponent (unless folded) and the int32 channel wrap to exact sums."""
+        e = self.dense.weight_exp
+        if self.fold_exp:
+            return acc
+        if e < 0:
+            out = np.floor(acc * 2.0 ** e)              # Lava: arithmetic right shift of int64
+        elif self.wraps:
+            # Lava shifts in int64 and the int32 channel keeps the low 32 bits: reduce first so the
+            # product stays exact in float64 (only acc mod 2**(32-e) survives the wrap)
+            m = 2.0 ** (32 - e) if e < 32 else 1.0
+            out = (acc - m * np.floor(acc / m)) * 2.0 ** min(e, 32)
+        else:
+            out = acc * 2.0 ** e
+        return wrap_int32(out) if self.wraps else out
+
+    def activation(self, spikes: np.ndarray) -> np.ndarray:
+        """Activations for spikes ``[steps, ..., n_pre]``, computed in blocks of whole leading slices
+        (so a strided view, e.g. a transposed ``[batch, steps, n]`` array, is never copied whole)."""
+        spikes = np.asarray(spikes)
+        out = np.empty(spikes.shape[:-1] + (self.n_post,), dtype=self.dtype)
+        per_slice = max(1, int(np.prod(spikes.shape[1:-1], dtype=np.int64)))
+        step = max(1, self.ROW_BLOCK // per_slice)
+        for lo in range(0, spikes.shape[0], step):
+            block = spikes[lo:lo + step]
+            s = block if block.dtype == np.bool_ else (block != 0)   # Lava's bool cast of s_in
+            acc = s.astype(self.gemm_dtype, order="C").reshape(-1, self.n_pre) @ self.weight_t
+            out[lo:lo + step] = self._finish(acc.astype(self.dtype, copy=False)).reshape(
+                block.shape[:-1] + (self.n_post,))
+        return out
+
+
+def channel_sum(activations: Sequence[np.ndarray], kernels: Sequence[DenseKernel]) -> np.ndarray:
+    """What a LIF's ``a_in`` InPort receives from several Dense: their sum, wrapped to int32 if it can."""
+    if len(activations) == 1:
+        return activations[0]
+    total = activations[0].astype(np.float64)
+    for a in activations[1:]:
+        total += a
+    if sum(k.bound for k in kernels) >= INT32_LIMIT:
+        total = wrap_int32(total)
+    return total
+
+
+# ----------------------------------------------------------------------------------- LIF kernel
+class LifKernel:
+    """One population's bit-accurate LIF update, in place on float64 state ``[batch, n]``.
+
+    ``activation_bound`` is a bound on ``|a_in|`` (``None`` = unknown: every int32 wrap is
+    emulated). Below :data:`NO_WRAP_ACTIVATION_BOUND` the int32 wraps provably never happen and
+    are skipped (module docstring); the 24-bit wrap of ``u`` and the clip of ``v`` always apply.
+    """
+
+    def __init__(self, neuron: LoihiLIF, activation_bound: Optional[int] = None):
+        self.neuron = neuron
+        self.keep_u = (DECAY_UNITY - (neuron.du + DS_OFFSET)) / DECAY_UNITY   # exact dyadic
+        self.keep_v = (DECAY_UNITY - (neuron.dv + DM_OFFSET)) / DECAY_UNITY
+        bias = effective_bias(neuron)
+        self.bias = bias.astype(np.float64)
+        self.has_bias = bool(np.any(bias))
+        self.threshold = float(neuron.vth << VTH_SHIFT)
+        self.exact_int32 = activation_bound is None or activation_bound >= NO_WRAP_ACTIVATION_BOUND
+        # |decay(v) + u + bias| < 2**31 holds for any |u| Lava can hold after its single wrap
+        # (< 2**31 - 2**24) when |bias| < 2**23; otherwise the int32 sum can wrap too
+        self.wrap_v = self.exact_int32 and bool(np.abs(bias).max(initial=0) >= 2 ** 23)
+        self.activation_bound = activation_bound
+
+    def scaled_activation(self, a: np.ndarray) -> np.ndarray:
+        """``int32(a << 6)`` as the LIF computes it (float64 when a wrap is possible)."""
+        if self.exact_int32:
+            return wrap_int32(np.asarray(a, dtype=np.float64) * 2.0 ** ACT_SHIFT)
+        return a * a.dtype.type(2 ** ACT_SHIFT)  # exact: |64 a| < 2**24
+
+    def step(self, u: np.ndarray, v: np.ndarray, act: np.ndarray, spikes: Optional[np.ndarray] = None):
+        """Advance ``u``, ``v`` (float64, in place) by one step given ``act = int32(a << 6)``.
+
+        Returns the bool spike array (written into ``spikes`` if given, which may be a view).
+        """
+        if self.keep_u == 0.0:
+            u[:] = act
+        else:
+            u *= self.keep_u
+            np.trunc(u, out=u)
+            u += act
+        if self.exact_int32:
+            u[:] = wrap_int32(u)
+        if u.max(initial=0) > MAX_UV:
+            u -= np.where(u > MAX_UV, 2.0 * MAX_UV, 0.0)
+        if u.min(initial=0) <= -MAX_UV:
+            u += np.where(u <= -MAX_UV, 2.0 * MAX_UV, 0.0)
+        if self.keep_v != 1.0:
+            v *= self.keep_v
+            np.trunc(v, out=v)
+        v += u
+        if self.has_bias:
+            v += self.bias
+        if self.wrap_v:
+            v[:] = wrap_int32(v)
+        np.maximum(v, -(MAX_UV - 1), out=v)
+        if self.threshold >= MAX_UV - 1:   # only then can the upper clip change anything observable
+            np.minimum(v, MAX_UV - 1, out=v)
+        spikes = np.greater(v, self.threshold, out=spikes)
+        np.copyto(v, 0.0, where=spikes)
+        return spikes
+
+
 def lif_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, neuron: LoihiLIF):
-    """One Lava bit-accurate LIF step on int64 arrays ``[batch, n]``; returns ``(u, v, spikes)``."""
-    decayed_u = _wrap_int32(_decay(u, DECAY_UNITY - (neuron.du + DS_OFFSET)))
-    act = _wrap_int32(np.left_shift(a_in.astype(np.int64), ACT_SHIFT))
-    u_new = _wrap_int32(decayed_u + act)
-    u_new = np.where(u_new > MAX_UV, u_new - 2 * MAX_UV, u_new)
-    u_new = np.where(u_new <= -MAX_UV, u_new + 2 * MAX_UV, u_new)
-    decayed_v = _wrap_int32(_decay(v, DECAY_UNITY - (neuron.dv + DM_OFFSET)))
-    v_new = np.clip(decayed_v + u_new + effective_bias(neuron), -MAX_UV + 1, MAX_UV - 1)
-    spikes = v_new > (neuron.vth << VTH_SHIFT)
-    v_new = np.where(spikes, 0, v_new)
-    return u_new, v_new, spikes
+    """One Lava bit-accurate LIF step on integer arrays ``[batch, n]``; returns int64 ``(u, v, spikes)``.
+
+    ``a_in`` is what the LIF's InPort received (int32 range). Same kernel as the batched simulator,
+    with every int32 wrap emulated.
+    """
+    kernel = LifKernel(neuron, activation_bound=None)
+    uu = np.array(u, dtype=np.float64)
+    vv = np.array(v, dtype=np.float64)
+    act = kernel.scaled_activation(wrap_int32(np.asarray(a_in, dtype=np.int64)).astype(np.float64))
+    s = kernel.step(uu, vv, act)
+    return uu.astype(np.int64), vv.astype(np.int64), s

@@ -7,6 +7,11 @@ offset). Because Lava's ``Dense`` delays by exactly one step, the population at 
 window step ``t`` what depth ``d-1`` emitted at its window step ``t``. So per sample the network is
 simply evaluated step by step, layer by layer — and samples are independent, which is what lets this
 simulator run a whole batch at once and still equal Lava spike for spike.
+
+It also means there is no feedback within a sample, so the simulator goes *layer-major*: each
+projection's activations for all samples of a batch and all timesteps are one big GEMM (exact, see
+:mod:`neurocomp.fixed_point`), then each population's neurons step through time vectorised over
+``[batch, n]``, then the next layer. Per-step Python work is a dozen numpy calls per population.
 """
 from __future__ import annotations
 
@@ -77,69 +82,124 @@ def population_depths(net: Network) -> Dict[str, int]:
     return depth
 
 
-def _activation(s: np.ndarray, syn, w_eff) -> np.ndarray:
-    if isinstance(syn, Dense):
-        return s @ w_eff.T
-    # exact integer sum: |sum| <= n_pre * 256 < 2**53, so float64 BLAS is exact; spikes are 0/1
-    a = np.rint(s @ w_eff.T).astype(np.int64)
-    return fxp.shift_activation(a, syn.weight_exp)
+# elements of one population's [batch, timesteps, n] activation buffer per batch chunk (~64-128 MB)
+CHUNK_ELEMENTS = 2 ** 24
+
+
+def _batch_size(net: Network, steps: int, requested: Optional[int]) -> int:
+    if requested:
+        return requested
+    widest = max([net.input.size] + [p.size for p in net.populations])
+    return max(1, CHUNK_ELEMENTS // (steps * widest))
+
+
+class _FloatPopulation:
+    """Lava's float LIF (``PyLifModelFloat``) in float64, same operation order."""
+
+    def __init__(self, pop, incoming):
+        self.neuron = pop.neuron
+        self.weights = [(proj.source, np.ascontiguousarray(proj.synapse.weight.T)) for proj in incoming]
+
+    def activation(self, emitted):
+        total = None
+        for source, w_t in self.weights:
+            s = emitted[source]
+            a = s.astype(np.float64, order="C").reshape(-1, s.shape[-1]) @ w_t
+            a = a.reshape(s.shape[:-1] + (-1,))
+            total = a if total is None else total + a
+        return total
+
+    def step(self, u, v, a_t, s_out):
+        n = self.neuron
+        u[:] = u * (1 - n.du) + a_t
+        v[:] = v * (1 - n.dv) + u + n.bias
+        np.greater(v, n.vth, out=s_out)
+        np.copyto(v, 0.0, where=s_out)
+        return s_out
+
+
+class _FixedPopulation:
+    """Lava's bit-accurate Dense + LIF through :mod:`neurocomp.fixed_point`'s exact kernels."""
+
+    def __init__(self, pop, incoming):
+        self.dense = [(proj.source, fxp.DenseKernel(proj.synapse)) for proj in incoming]
+        kernels = [k for _, k in self.dense]
+        self.lif = fxp.LifKernel(pop.neuron, activation_bound=sum(k.bound for k in kernels))
+
+    def activation(self, emitted):
+        acts = [k.activation(emitted[source]) for source, k in self.dense]
+        a = fxp.channel_sum(acts, [k for _, k in self.dense])
+        return self.lif.scaled_activation(a)
+
+    def step(self, u, v, act_t, s_out):
+        return self.lif.step(u, v, act_t, s_out)
+
+
+def _run_population(model, act, size, states=None):
+    """Step one population through time: ``act`` ``[steps, b, n]`` -> spikes ``[steps, b, n]``.
+
+    ``states``, if given, receives ``u``/``v`` after every step as ``{"u": [steps, b, n], ...}``.
+    """
+    steps, b = act.shape[:2]
+    out = np.empty((steps, b, size), dtype=bool)
+    u = np.zeros((b, size))
+    v = np.zeros((b, size))
+    for t in range(steps):
+        model.step(u, v, act[t], out[t])
+        if states is not None:
+            # after the reset, as Lava's u/v Vars hold them at the end of the step
+            states["u"][t] = u
+            states["v"][t] = v
+    return out
 
 
 def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: bool = False,
-             target: str = "sim", batch_size: int = 1024) -> RunResult:
+             target: str = "sim", batch_size: Optional[int] = None) -> RunResult:
     """Run input spike trains ``[samples, timesteps, n_in]`` through ``net``.
 
     Float networks (:class:`LIF`/:class:`Dense`) use Lava's float LIF semantics in float64; fixed-point
-    ones (:class:`LoihiLIF`/:class:`LoihiDense`) Lava's bit-accurate integer semantics.
+    ones (:class:`LoihiLIF`/:class:`LoihiDense`) Lava's bit-accurate integer semantics (input spikes
+    are binarised, as Lava's ``Dense`` casts them to bool). ``batch_size`` samples run at once
+    (default: as many as keep one population's activations near :data:`CHUNK_ELEMENTS`).
     """
     spikes_in = np.asarray(spikes_in)
     n_samples, steps, n_in = spikes_in.shape
     if n_in != net.input.size:
         raise NeurocompError(f"input has {n_in} features, network {net.name!r} expects {net.input.size}")
     order = layer_order(net)
-    weights = {}
-    for proj in net.projections:
-        syn = proj.synapse
-        w = syn.weight if isinstance(syn, Dense) else fxp.effective_weights(syn)
-        weights[proj.name] = w.astype(np.float64)
+    models = {}
+    for p in order:
+        incoming = net.incoming(p.name)
+        if isinstance(p.neuron, LIF) and all(isinstance(pr.synapse, Dense) for pr in incoming):
+            models[p.name] = _FloatPopulation(p, incoming)
+        elif isinstance(p.neuron, LoihiLIF) and all(isinstance(pr.synapse, LoihiDense) for pr in incoming):
+            models[p.name] = _FixedPopulation(p, incoming)
+        else:
+            raise NeurocompError(
+                f"population {p.name!r}: unsupported mix {type(p.neuron).__name__} with "
+                f"{sorted({type(pr.synapse).__name__ for pr in incoming})}; the simulator runs all-float "
+                "(LIF/Dense) or all-fixed-point (LoihiLIF/LoihiDense) populations")
     names = [p.name for p in order]
     counts = {n: np.zeros((n_samples, net.population(n).size), dtype=np.int64) for n in names}
     trains = {n: np.zeros((n_samples, steps, net.population(n).size), dtype=bool) for n in names} if record else {}
     states = ({n: {k: np.zeros((n_samples, steps, net.population(n).size),
                               dtype=np.float64 if isinstance(net.population(n).neuron, LIF) else np.int64)
                    for k in ("u", "v")} for n in names} if probe else {})
-    for lo in range(0, n_samples, batch_size):
-        hi = min(lo + batch_size, n_samples)
-        b = hi - lo
-        u = {}
-        v = {}
+    chunk = _batch_size(net, steps, batch_size)
+    for lo in range(0, n_samples, chunk):
+        hi = min(lo + chunk, n_samples)
+        # time-major inside: every step's [batch, n] slice is contiguous for the LIF update
+        emitted = {net.input.name: spikes_in[lo:hi].transpose(1, 0, 2)}
         for p in order:
-            dt = np.float64 if isinstance(p.neuron, LIF) else np.int64
-            u[p.name] = np.zeros((b, p.size), dtype=dt)
-            v[p.name] = np.zeros((b, p.size), dtype=dt)
-        for t in range(steps):
-            out = {net.input.name: spikes_in[lo:hi, t].astype(np.float64)}
-            for p in order:
-                a = sum(_activation(out[proj.source], proj.synapse, weights[proj.name])
-                        for proj in net.incoming(p.name))
-                neuron = p.neuron
-                if isinstance(neuron, LIF):
-                    uu = u[p.name] * (1 - neuron.du) + a
-                    vv = v[p.name] * (1 - neuron.dv) + uu + neuron.bias
-                    s = vv > neuron.vth
-                    vv = np.where(s, 0.0, vv)
-                elif isinstance(neuron, LoihiLIF):
-                    uu, vv, s = fxp.lif_step(u[p.name], v[p.name], a, neuron)
-                else:
-                    raise NeurocompError(f"population {p.name!r}: unsupported neuron {type(neuron).__name__}")
-                if probe:
-                    # after the reset, as Lava's u/v Vars hold them at the end of the step
-                    states[p.name]["u"][lo:hi, t] = uu
-                    states[p.name]["v"][lo:hi, t] = vv
-                u[p.name], v[p.name] = uu, vv
-                counts[p.name][lo:hi] += s
-                if record:
-                    trains[p.name][lo:hi, t] = s
-                out[p.name] = s.astype(np.float64)
+            act = models[p.name].activation(emitted)                  # [steps, b, n], exact
+            probed = ({k: np.empty((steps, hi - lo, p.size)) for k in ("u", "v")} if probe else None)
+            out = _run_population(models[p.name], act, p.size, probed)
+            emitted[p.name] = out
+            counts[p.name][lo:hi] = out.sum(axis=0)
+            if record:
+                trains[p.name][lo:hi] = out.transpose(1, 0, 2)
+            if probe:
+                for k in ("u", "v"):
+                    states[p.name][k][lo:hi] = probed[k].transpose(1, 0, 2)
     return RunResult(target=target, output=net.output, counts=counts, spikes=trains, states=states,
                      input_spikes=spikes_in if record else None)
