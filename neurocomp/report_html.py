@@ -94,7 +94,7 @@ def figure_per_layer(data: Mapping[str, Any]) -> str:
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].invert_yaxis()  # shared y axis: invert once, first layer on top
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=9,
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=len(labels), fontsize=9,
                frameon=False)
     return _png(fig)
 
@@ -133,28 +133,24 @@ def figure_devices(data: Mapping[str, Any]) -> str:
 
 
 def figure_raster(raster: Mapping[str, np.ndarray], timesteps: int) -> str:
-    """Spike raster of one sample: every layer stacked, input at the bottom."""
+    """Spike raster of one sample: one panel per layer, the output on top and the input at the bottom,
+    panel heights growing with the square root of the layer size so small layers stay readable."""
     plt = _plt()
-    names = list(raster)
-    sizes = [raster[n].shape[1] for n in names]
-    fig, ax = plt.subplots(figsize=(11, 4.2))
-    offset = 0
+    names = list(raster)[::-1]
+    sizes = [max(raster[n].shape[1], 1) for n in names]
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 4.6), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [max(np.sqrt(s), 2.0) for s in sizes]})
     cmap = plt.get_cmap("tab10")
-    ticks = []
-    for i, name in enumerate(names):
+    for i, (ax, name) in enumerate(zip(axes[:, 0], names)):
         t, n = np.nonzero(raster[name])
-        ax.scatter(t, n + offset, s=4 if sizes[i] > 200 else 9, marker="|" if sizes[i] <= 200 else ".",
-                   color=cmap(i % 10), label=f"{name} ({int(raster[name].sum())} spikes)")
-        ticks.append(offset + sizes[i] / 2)
-        offset += sizes[i]
-        ax.axhline(offset - 0.5, color="#cccccc", lw=0.6)
-    ax.set_yticks(ticks)
-    ax.set_yticklabels(names)
-    ax.set_xlim(-0.5, timesteps - 0.5)
-    ax.set_ylim(-0.5, offset - 0.5)
-    ax.set_xlabel("time step")
-    ax.set_title("Spike raster, held-out sample 0")
-    ax.legend(loc="upper right", fontsize=8, markerscale=2)
+        ax.scatter(t, n, s=3 if sizes[i] > 200 else 8, marker="s" if sizes[i] > 200 else "|",
+                   color=cmap((len(names) - 1 - i) % 10), linewidths=1)
+        ax.set_ylim(-0.5, sizes[i] - 0.5)
+        ax.set_ylabel(f"{name}\n{int(raster[name].sum())} spikes", rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_yticks([])
+    axes[-1, 0].set_xlim(-0.5, timesteps - 0.5)
+    axes[-1, 0].set_xlabel("time step")
+    axes[0, 0].set_title("Spike raster, held-out sample 0 (neurons on the vertical axis of each panel)")
     return _png(fig)
 
 
