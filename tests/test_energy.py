@@ -177,10 +177,12 @@ def test_mapping_placement_is_used_exactly_when_available():
 def test_learning_hook_counts_pairwise_stdp_updates():
     """A plastic projection (``Projection.plasticity`` set) pays one update per synapse a pre spike fans out
     to and one per synapse a post spike fans in from (pairwise STDP, Davies 2018's 'synaptic update')."""
-    net = hand_net()
-    proj = net.projections[0]
-    # the hook's contract is only "plasticity is not None"; set it on the real Projection object
-    object.__setattr__(proj, "plasticity", "pairwise STDP (test marker)")
+    from dataclasses import replace
+    from neurocomp.ir import LoihiLearning
+    base = hand_net()
+    stdp = LoihiLearning(terms=(("x0", ("y1",), -1, 0), ("y0", ("x1",), 1, 0)),
+                         x1_impulse=16, x1_tau=8, y1_impulse=16, y1_tau=8)  # Lava-style pair STDP
+    net = base.replace(projections=(replace(base.projections[0], plasticity=stdp), base.projections[1]))
     dev = en.load_device("loihi")
     act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
     A = act.layer("A")
