@@ -69,7 +69,7 @@ class Build:
     info: dict
 
     def held_out(self, samples: Optional[int] = None):
-        """(spikes, labels, indices) for the first ``samples`` held-out samples, encoded as at compile."""
+        """(spikes, labels) for the first ``samples`` held-out samples, encoded as at compile."""
         ds = self.info["dataset"]
         split = load_split(ds["name"], ds["holdout"], ds["seed"], Path(ds["base_dir"]))
         n = len(split.y_test) if samples is None else min(samples, len(split.y_test))
