@@ -6,6 +6,7 @@ slayer tensors are ``[batch, features, time]``; neurocomp's are ``[batch, time, 
 from __future__ import annotations
 
 import copy
+import json
 
 import h5py
 import numpy as np
@@ -242,3 +243,41 @@ def test_error_names_the_nested_module_path():
     net.blocks[1].neuron.graded_spike = True
     with pytest.raises(FrontendError, match=r"module 'blocks\.1'.*graded_spike=True"):
         to_ir(net)
+
+
+# ------------------------------------------------------------------------ shipped example
+@pytest.mark.slow
+def test_slayer_digits_example_compiles_and_keeps_slayer_accuracy(tmp_path):
+    """``models/slayer_digits`` (trained by slayer's own loop) through ``neurocomp compile --target
+    cpu``: the float IR scores what slayer's forward scores on the same held-out spikes, and the
+    bit-accurate fixed point stays within 2 points of it."""
+    from click.testing import CliRunner
+
+    from neurocomp.cli.main import cli
+    from neurocomp.frontends.torch import build_module
+    from neurocomp.pipeline import load_build
+    from neurocomp.spec import load_spec
+
+    from conftest import REPO
+
+    spec_path = REPO / "models/slayer_digits/model.yaml"
+    out = tmp_path / "slayer_digits"
+    res = CliRunner().invoke(cli, ["compile", str(spec_path), "--target", "cpu", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    build = load_build(out)
+    spikes, labels = build.held_out()
+    spec = load_spec(spec_path)
+    module = build_module(spec.source.factory, spec.resolve(spec.source.weights), spec.base_dir)
+    with torch.no_grad():
+        out_spikes = module(torch.tensor(spikes.transpose(0, 2, 1), dtype=torch.float32)).numpy()
+    slayer_pred = out_spikes.sum(-1).argmax(1)  # lowest index wins ties, as in RunResult.predictions
+    slayer_acc = float(np.mean(slayer_pred == labels))
+    float_run = simulate(build.float_net, spikes, record=True)
+    elements, _ = agreement(out_spikes.transpose(0, 2, 1) > 0, float_run.spikes[build.float_net.output])
+    acc = json.loads((out / "report.json").read_text())["accuracy"]
+    print(f"slayer_digits held-out: slayer {slayer_acc:.4f}, float IR {acc['float']:.4f}, cpu {acc['cpu']:.4f}; "
+          f"float IR vs slayer predictions {np.mean(float_run.predictions == slayer_pred):.4f}, "
+          f"output entries equal {elements:.5f}")
+    assert slayer_acc >= 0.9
+    assert abs(acc["float"] - slayer_acc) <= 0.01
+    assert abs(acc["cpu"] - slayer_acc) <= 0.02
