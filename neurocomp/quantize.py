@@ -8,7 +8,8 @@ shifts ``a_in`` left by 6), the bias ``b*S*64`` (``bias_mant << bias_exp``). Dec
 
 ``S`` is taken as large as the formats allow — threshold <= 17 bits, weight exponent <= its max,
 bias within 13+3 bits, and the float model's calibrated peak ``|u|``/``|v|`` times ``headroom``
-below 2**23 — then snapped so the largest weight uses the full mantissa. Anything that cannot be
+below 2**23 — then snapped so the largest weight uses the full mantissa (or, for weights that are
+already integers, as from lava-dl, to a power of two, which keeps them exact). Anything that cannot be
 represented is refused with the layer's name.
 """
 from __future__ import annotations
@@ -148,7 +149,10 @@ def quantize_network(net: Network, fmt: FixedPointFormat, calibration_spikes: np
         peak_u = float(np.abs(probe.states[pop.name]["u"]).max())
         peak_v = float(np.abs(probe.states[pop.name]["v"]).max())
         scale = _max_scale(pop.name, neuron, weights, peak_u, peak_v, headroom, fmt, weight_bits)
-        if len(weights) == 1:
+        if weights and all(np.array_equal(w, np.rint(w)) for w in weights):
+            # already integers (lava-dl/netx units): a power-of-two scale keeps them exact
+            scale = 2.0 ** math.floor(math.log2(scale))
+        elif len(weights) == 1:
             scale = _snap_scale(scale, weights[0], weight_bits)
         vth = int(round(neuron.vth * scale))
         if vth < 1:

@@ -1,6 +1,8 @@
 """Quantiser: random layers round-trip within the format's resolution; Lava leaves our integers untouched."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -102,3 +104,16 @@ def test_ir_save_load_round_trip(tmp_path):
             for f in x.__dataclass_fields__:
                 assert np.array_equal(getattr(x, f), getattr(y, f)), f
     assert not list(tmp_path.glob(".*tmp*")), "atomic write left a temp file"
+
+
+def test_integer_weights_stay_exact():
+    """lava-dl/netx weights are integers already: a power-of-two scale must not round them."""
+    rng = np.random.default_rng(5)
+    w1 = rng.integers(-120, 121, (20, 30)).astype(float)
+    net = _net(rng).replace(projections=[Projection("p1", "input", "h", Dense(w1)),
+                                         Projection("p2", "h", "o", Dense(rng.integers(-50, 60, (4, 20)).astype(float)))])
+    net = net.replace(populations=[Population("h", LIF(20, 0.15, 0.08, 900.0)), Population("o", LIF(4, 0.3, 0.02, 300.0))])
+    fixed, rows = quantize_network(net, FMT, encode(rng.random((8, 30)), net.input.encoding, 12))
+    for proj, row in zip(fixed.projections, rows):
+        assert row.weight_rel_error == 0.0
+        assert math.log2(row.scale).is_integer()
