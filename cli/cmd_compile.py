@@ -69,7 +69,11 @@ def compile_cmd(spec, target, out, samples, quiet, energy):
     report = compile_model(spec, target=target, out=out, samples=samples,
                            progress=None if quiet else progress, log=log, energy=energy)
     if not quiet:
-        click.echo(format_report(report))
+        if report.get("source") == "brian2":  # stream models: their own summary (learning, replay)
+            from neurocomp.learning_pipeline import format_brian2_report
+            click.echo(format_brian2_report(report))
+        else:
+            click.echo(format_report(report))
         if "energy" in report:
             from neurocomp.report_html import fmt_si
             en = report["energy"]

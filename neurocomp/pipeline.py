@@ -134,6 +134,9 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
     desc = load_descriptor(target)
     fmt = FixedPointFormat.from_descriptor(desc)
     out = Path(out) if out else Path("build") / spec.name
+    if spec.source.kind == "brian2":  # plastic/recurrent: learns and runs as one stream, its own path
+        from neurocomp.learning_pipeline import compile_brian2
+        return compile_brian2(spec, target, out, fmt, samples=samples, progress=progress, log=log)
 
     log(f"importing {spec.source.kind} model from {spec.path}")
     float_net = import_model(spec)

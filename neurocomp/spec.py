@@ -53,6 +53,8 @@ class Brian2Source(_Strict):
     script: str
     function: str = "build"
     kwargs: Dict[str, Any] = Field(default_factory=dict)
+    output: Optional[str] = Field(None, description="NeuronGroup read out (default: target of the plastic "
+                                                    "Synapses, else the one group without outgoing Synapses)")
 
 
 class InputSpec(_Strict):
@@ -84,6 +86,20 @@ class VerifySpec(_Strict):
     lava_seconds: float = Field(20.0, gt=0, description="'auto': Lava samples that fit in about this time")
 
 
+class LearningSpec(_Strict):
+    """On-target learning for plastic models (Brian2 STDP): the training digits are played with
+    plasticity on, then plasticity is switched off, neurons are labelled by the class they answer
+    most on ``label_samples`` further training digits, and ``test_samples`` held-out digits are scored.
+    Every sample is ``input.timesteps`` of input followed by ``rest_steps`` silent steps, as one
+    continuous run (no resets), in Brian2 and on the target alike."""
+
+    samples: int = Field(200, ge=1, description="training samples presented with plasticity on")
+    label_samples: int = Field(100, ge=1, description="training samples (after those) that label the neurons")
+    test_samples: int = Field(200, ge=1, description="held-out samples scored (at most dataset.holdout)")
+    rest_steps: int = Field(10, ge=0, le=10_000, description="silent steps after each sample")
+    seed: int = Field(0, ge=0, description="seed of Lava's learning random streams (stochastic rounding)")
+
+
 class ModelSpec(_Strict):
     neurocomp: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -92,6 +108,7 @@ class ModelSpec(_Strict):
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     quantize: QuantizeSpec = Field(default_factory=QuantizeSpec)
     verify: VerifySpec = Field(default_factory=VerifySpec)
+    learning: Optional[LearningSpec] = None
     target: str = "loihi-sim"
 
     # set by load_spec: the folder relative paths resolve against (not a YAML key)

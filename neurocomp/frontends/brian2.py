@@ -1,0 +1,795 @@
+"""Brian2 front end: the real Brian2 objects a user's script builds -> float IR (+ a runner for them).
+
+``source: {kind: brian2, script: net.py, function: build}``: ``build(**kwargs)`` returns a
+``brian2.Network``, a list/tuple/dict of Brian2 objects or one object. Everything is read from the
+objects themselves, through Brian2's own API: ``group.user_equations``, ``group.events`` /
+``group.event_codes`` (threshold, reset), ``group._refractory``, ``group.method_choice``,
+``group.resolve_all`` (constants, units and parameters, with the script's module globals as the run
+namespace, as ``Network.run`` would use), ``synapses.event_driven``, each pathway's ``code`` and
+``delay``, ``synapses.i[:]``, ``synapses.j[:]`` and the synaptic variables' values.
+
+What maps, and how (one Brian2 step ``dt`` = one Loihi step):
+
+* **input**: exactly one ``SpikeGeneratorGroup`` or ``PoissonGroup`` (constant or ``TimedArray``
+  rates). The model.yaml's ``input`` section decides how data become spikes.
+* **LIF**, voltage-only ``dv/dt = (v_rest - v)/tau_m + b`` or current-based with
+  ``dI/dt = -I/tau_s`` driving ``v`` linearly; threshold ``v > v_th``; reset ``v = v_reset``;
+  refractory at most one ``dt``. Lava's LIF leaks to 0 and resets to 0, so ``v`` is measured from
+  ``v_reset`` (``vth = v_th - v_reset``) and the leak towards the resting potential ``v_inf`` becomes a
+  constant bias ``(1 - alpha_m) * (v_inf - v_reset)`` per step. Decays: ``dv = 1 - alpha_m``,
+  ``du = 1 - alpha_s`` (``du = 1`` for voltage-only), with ``alpha = exp(-dt/tau)`` (method exact)
+  or ``1 - dt/tau`` (euler). Voltages are in mV when ``v`` is a voltage.
+* **Synapses** with ``on_pre`` ``v_post += expr`` / ``I_post += expr`` (``-=`` too), zero delay:
+  a dense weight ``[n_post, n_pre]`` per object. Brian2 applies a spike to ``v``/``I`` after the
+  threshold of its step and integrates it over the next; Lava's Dense delivers it one step later
+  into ``u``. Both line up exactly when the weight is scaled by ``alpha_m`` (a ``v`` jump) or by
+  ``k * G`` (a current jump; ``k`` = coefficient of ``I`` in ``dv/dt``, ``G`` = the integral of the
+  decaying current over one step), derived in :func:`_synaptic_gain`.
+* **plasticity**: pair-based trace STDP written the Brian2 way — traces ``apre``/``apost``
+  (event- or clock-driven, ``d/dt = -a/tau``), ``apre += Apre`` on_pre, ``apost += Apost`` on_post,
+  ``w = clip(w + apost, wmin, wmax)`` on_pre, ``w = clip(w + apre [- xtar], wmin, wmax)`` on_post ->
+  :class:`neurocomp.ir.STDP`; ``w = clip(w - apre * flag_post, wmin, wmax)`` on_post with a
+  postsynaptic teacher variable -> :class:`neurocomp.ir.SupervisedDepression`.
+
+Everything else — Izhikevich, Hodgkin-Huxley, conductance-based synapses, adaptive thresholds,
+delays, summed variables, subgroups — is refused with one line naming the object and the construct.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from neurocomp.errors import FrontendError
+from neurocomp.ir import (LIF, STDP, Dense, Input, LatencyEncoding, Network, Population, Projection,
+                          RateEncoding, SupervisedDepression)
+
+# ------------------------------------------------------------------------------------- loading
+
+
+def _b2():
+    """brian2, with the numpy code generation target (no C compiler, no compile wait)."""
+    import brian2
+    brian2.prefs.codegen.target = "numpy"
+    from brian2.utils.logger import BrianLogger
+    BrianLogger.suppress_name("unused_brian_object")   # our own temporary objects, not the user's
+    return brian2
+
+
+def load_script(path: Path):
+    """Import the user's script as a module (its globals are Brian2's run namespace)."""
+    path = Path(path)
+    name = f"_neurocomp_brian2_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise FrontendError(f"{path}: cannot import as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except FrontendError:
+        raise
+    except Exception as e:
+        raise FrontendError(f"{path}: error while importing: {type(e).__name__}: {e}") from None
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def _collect(result, where: str) -> list:
+    b2 = _b2()
+    if isinstance(result, b2.Network):
+        return sorted(result.objects, key=lambda o: o.name)
+    if isinstance(result, dict):
+        result = list(result.values())
+    if isinstance(result, (list, tuple)):
+        out = []
+        for item in result:
+            out.extend(_collect(item, where) if isinstance(item, (list, tuple, dict, b2.Network)) else [item])
+        return out
+    return [result]
+
+
+# ---------------------------------------------------------------------------------- sympy helpers
+def _sym(code: str, where: str):
+    from brian2.parsing.sympytools import str_to_sympy
+    try:
+        return str_to_sympy(code)
+    except Exception as e:  # brian2 raises SyntaxError/ValueError/TypeError for bad code
+        raise FrontendError(f"{where}: cannot parse {code!r}: {e}") from None
+
+
+def _resolve(owner, name: str, run_ns: dict, where: str):
+    try:
+        return owner.resolve_all([name], run_ns)[name]
+    except Exception as e:  # KeyError from brian2's namespace lookup
+        raise FrontendError(f"{where}: {name!r} is not defined in the object's namespace or the script's "
+                            f"module globals ({type(e).__name__}); define it at module level or pass "
+                            "namespace=") from None
+
+
+def _constants(expr, owner, run_ns: dict, keep: set, where: str, per_neuron: Optional[dict] = None):
+    """Substitute every identifier of ``expr`` except ``keep`` by its SI value.
+
+    Constants and units become floats; a parameter array becomes a float if uniform, otherwise it
+    is kept as a symbol and its values go into ``per_neuron`` (when given) or it is an error.
+    """
+    import sympy
+    from brian2.core.functions import Function as B2Function
+    from brian2.core.variables import ArrayVariable, Constant, Subexpression
+
+    subs = {}
+    for sym in sorted(expr.free_symbols, key=str):
+        name = str(sym)
+        if name in keep:
+            continue
+        if name in ("t", "t_in_timesteps", "i", "j", "N"):
+            raise FrontendError(f"{where}: depends on {name!r} (time- or index-dependent input such as a "
+                                "TimedArray); Loihi's LIF takes only constant parameters")
+        var = _resolve(owner, name, run_ns, where)
+        if isinstance(var, Constant):
+            subs[sym] = float(var.get_value())
+        elif isinstance(var, Subexpression):
+            raise FrontendError(f"{where}: uses subexpression {name!r} = {var.expr!r} of another object; "
+                                "not supported")
+        elif isinstance(var, ArrayVariable):
+            values = np.asarray(var.get_value(), dtype=np.float64).ravel()
+            if values.size and np.allclose(values, values[0], rtol=1e-12, atol=0):
+                subs[sym] = float(values[0])
+            elif per_neuron is not None:
+                per_neuron[name] = values
+            else:
+                raise FrontendError(f"{where}: parameter {name!r} differs between neurons; only the constant "
+                                    "drive may vary per neuron")
+        elif isinstance(var, B2Function):
+            raise FrontendError(f"{where}: {name!r} is a function used as a value")
+        else:
+            raise FrontendError(f"{where}: {name!r} ({type(var).__name__}) is not supported")
+    for f in expr.atoms(sympy.Function):
+        fname = type(f).__name__
+        if fname not in ("exp", "log", "sqrt", "clip", "Abs", "sign", "int_"):
+            raise FrontendError(f"{where}: calls {fname}() (e.g. a TimedArray); not a constant-parameter LIF")
+    return sympy.sympify(expr.xreplace(subs))
+
+
+def _S(name: str):
+    """A symbol as Brian2's ``str_to_sympy`` makes it (real): plain ``Symbol(name)`` would not match."""
+    import sympy
+    return sympy.Symbol(name, real=True)
+
+
+def _is_number(x) -> bool:
+    import sympy
+    return isinstance(x, (int, float)) or (isinstance(x, sympy.Expr) and x.is_number)
+
+
+def _split_statements(code: str) -> list:
+    out = []
+    for line in code.replace(";", "\n").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+_STATEMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(\+=|-=|\*=|/=|=)\s*(.+)$")
+
+
+# ------------------------------------------------------------------------------------ neurons
+@dataclass
+class NeuronMap:
+    """How one NeuronGroup maps to the float IR (SI units, the report shows them)."""
+
+    name: str
+    size: int
+    model: str             # "voltage-only LIF" / "current-based LIF"
+    method: str            # "exact" / "euler"
+    v: str                 # the threshold variable
+    current: Optional[str]
+    tau_m: float
+    tau_s: Optional[float]
+    k: float               # d(dv/dt)/dI  (0 for voltage-only)
+    v_th: float
+    v_reset: float
+    v_inf: np.ndarray      # resting potential incl. constant drive, per neuron
+    alpha_m: float
+    alpha_s: float
+    gain_current: float    # G: what one unit of I (held after a jump) adds to v over one step, / k
+    unit_scale: float      # SI -> IR units (1e3: volt -> mV)
+    unit: str
+    neuron: LIF = None
+
+    def report(self, dt: float) -> dict:
+        return {"population": self.name, "neurons": self.size, "model": self.model, "method": self.method,
+                "dt_ms": dt * 1e3, "tau_m_ms": self.tau_m * 1e3,
+                "tau_syn_ms": None if self.tau_s is None else self.tau_s * 1e3,
+                f"v_th_{self.unit}": self.v_th * self.unit_scale,
+                f"v_reset_{self.unit}": self.v_reset * self.unit_scale,
+                f"v_rest_{self.unit}": float(np.mean(self.v_inf)) * self.unit_scale,
+                "float_dv": self.neuron.dv, "float_du": self.neuron.du, "float_vth": self.neuron.vth,
+                "float_bias_mean": float(np.mean(self.neuron.bias)), "unit": self.unit}
+
+
+def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
+    import sympy
+    from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
+
+    g = f"NeuronGroup {group.name!r}"
+    eqs = group.user_equations
+    diff = [eq for eq in eqs.ordered if eq.type == DIFFERENTIAL_EQUATION]
+    subexpr = {eq.varname: eq for eq in eqs.ordered if eq.type == SUBEXPRESSION}
+    states = [eq.varname for eq in diff]
+    if not diff:
+        raise FrontendError(f"{g}: has no differential equation; a LIF needs dv/dt = ...")
+    thr_code = group.events.get("spike")
+    if thr_code is None:
+        raise FrontendError(f"{g}: has no threshold; a LIF needs threshold='v > v_th'")
+    extra = sorted(set(group.events) - {"spike"})
+    if extra:
+        raise FrontendError(f"{g}: custom events {extra} are not supported")
+
+    def expand(expr, where):
+        for _ in range(20):
+            names = {str(s) for s in expr.free_symbols} & set(subexpr)
+            if not names:
+                return expr
+            expr = expr.xreplace({_S(n): _sym(str(subexpr[n].expr), where) for n in names})
+        raise FrontendError(f"{where}: subexpressions nest too deep")
+
+    per_neuron: dict = {}
+    exprs = {}
+    state_syms = [_S(s) for s in states]
+    for eq in diff:
+        where = f"{g}: equation 'd{eq.varname}/dt = {eq.expr}'"
+        e = expand(_sym(str(eq.expr), where), where)
+        e = _constants(e, group, run_ns, set(states), where, per_neuron)
+        for a in state_syms:
+            if any(b in sympy.diff(e, a).free_symbols for b in state_syms) or \
+                    sympy.diff(e, a).free_symbols - set(state_syms):
+                raise FrontendError(f"{where} is not leaky integrate-and-fire (nonlinear in "
+                                    f"{', '.join(states)}); only LIF (voltage-only or current-based) maps to Loihi")
+            if sympy.diff(e, a).has(sympy.Function):
+                raise FrontendError(f"{where} is not leaky integrate-and-fire (nonlinear); only LIF maps to Loihi")
+        exprs[eq.varname] = e
+    where_thr = f"{g}: threshold {thr_code!r}"
+    thr = _sym(thr_code, where_thr)
+    if not isinstance(thr, (sympy.StrictGreaterThan, sympy.GreaterThan)) or not isinstance(thr.lhs, sympy.Symbol) \
+            or str(thr.lhs) not in states:
+        raise FrontendError(f"{where_thr}: must be 'v > constant' on a state variable")
+    v = str(thr.lhs)
+    v_th = _constants(thr.rhs, group, run_ns, set(states), where_thr)
+    moving = sorted(str(x) for x in v_th.free_symbols if str(x) in states)
+    if moving:
+        raise FrontendError(f"{where_thr}: adaptive threshold (depends on state variable {moving[0]!r}); Loihi's "
+                            "LIF threshold is a constant")
+    if not _is_number(v_th):
+        raise FrontendError(f"{where_thr}: threshold must be a constant (adaptive thresholds do not map)")
+    if len(states) > 2:
+        raise FrontendError(f"{g}: {len(states)} state equations ({', '.join(states)}); a LIF has v and at most "
+                            "one synaptic current (Hodgkin-Huxley, adaptation and the like do not map to Loihi)")
+    reset_code = group.event_codes.get("spike", "") or ""
+    stmts = _split_statements(reset_code)
+    m = _STATEMENT.match(stmts[0]) if len(stmts) == 1 else None
+    if not m or m.group(1) != v or m.group(2) != "=":
+        raise FrontendError(f"{g}: reset {reset_code!r} must be exactly '{v} = v_reset' (Loihi resets only v, "
+                            "to a constant)")
+    v_reset = _constants(_sym(m.group(3), f"{g}: reset"), group, run_ns, set(), f"{g}: reset")
+    if not _is_number(v_reset):
+        raise FrontendError(f"{g}: reset value {m.group(3)!r} must be a constant")
+    refr = group._refractory
+    if isinstance(refr, str):
+        raise FrontendError(f"{g}: refractory={refr!r} (a condition) is not supported")
+    refr_s = float(refr) if refr not in (None, False) else 0.0
+    if refr_s > dt * (1 + 1e-9):
+        raise FrontendError(f"{g}: refractory={refr_s * 1e3:g} ms is longer than one step (dt={dt * 1e3:g} ms); "
+                            "Loihi's LIF has no refractory period: remove it or set it <= dt")
+    vs = _S(v)
+    ev = exprs[v]
+    a_vv = sympy.diff(ev, vs)
+    if not _is_number(a_vv) or float(a_vv) >= 0:
+        raise FrontendError(f"{g}: 'd{v}/dt' does not leak (coefficient of {v} is {a_vv}); a LIF needs "
+                            f"d{v}/dt = -({v} - v_rest)/tau + ...")
+    tau_m = -1.0 / float(a_vv)
+    current, tau_s, k = None, None, 0.0
+    others = [s for s in states if s != v]
+    zero = {_S(s): 0 for s in states}
+    if others:
+        current = others[0]
+        cs = _S(current)
+        where_i = f"{g}: equation 'd{current}/dt = {exprs[current]}'"
+        k_expr = sympy.diff(ev, cs)
+        if not _is_number(k_expr) or float(k_expr) == 0:
+            raise FrontendError(f"{g}: {current} does not drive {v} linearly; only current-based LIF maps")
+        k = float(k_expr)
+        ei = exprs[current]
+        if sympy.diff(ei, vs) != 0:
+            raise FrontendError(f"{where_i}: {current} depends on {v} (adaptation/conductance); not a LIF current")
+        a_ii = sympy.diff(ei, cs)
+        if not _is_number(a_ii) or float(a_ii) >= 0:
+            raise FrontendError(f"{where_i}: the synaptic current must decay, d{current}/dt = -{current}/tau_syn")
+        if ei.xreplace(zero) != 0:
+            raise FrontendError(f"{where_i}: a constant drive of the current is not supported (put it in d{v}/dt)")
+        tau_s = -1.0 / float(a_ii)
+    b_v = ev.xreplace(zero)
+    if b_v.free_symbols:
+        fn = sympy.lambdify(sorted(b_v.free_symbols, key=str), b_v, "numpy")
+        b_vals = np.broadcast_to(fn(*[per_neuron[str(s)] for s in sorted(b_v.free_symbols, key=str)]),
+                                 (len(group),)).astype(np.float64)
+    else:
+        b_vals = np.full(len(group), float(b_v))
+    v_inf = b_vals * tau_m
+    method = group.method_choice if isinstance(group.method_choice, str) else "exact"
+    if method == "euler":
+        alpha_m = 1.0 - dt / tau_m
+        alpha_s = 1.0 - dt / tau_s if tau_s else 0.0
+        gain = dt
+    else:
+        method = "exact"
+        alpha_m = math.exp(-dt / tau_m)
+        alpha_s = math.exp(-dt / tau_s) if tau_s else 0.0
+        gain = _synaptic_gain(dt, tau_m, tau_s) if tau_s else 0.0
+    dim = group.variables[v].dim
+    from brian2 import volt
+    is_volt = dim == volt.dim
+    scale = 1e3 if is_volt else 1.0
+    unit = "mV" if is_volt else str(dim) if str(dim) != "1" else "1"
+    vth = (float(v_th) - float(v_reset)) * scale
+    if not vth > 0:
+        raise FrontendError(f"{g}: threshold {float(v_th) * scale:g} must lie above the reset "
+                            f"{float(v_reset) * scale:g} ({unit})")
+    bias = (1.0 - alpha_m) * (v_inf - float(v_reset)) * scale
+    neuron = LIF(len(group), du=(1.0 - alpha_s) if current else 1.0, dv=1.0 - alpha_m, vth=vth, bias=bias)
+    return NeuronMap(group.name, len(group), "current-based LIF" if current else "voltage-only LIF", method, v,
+                     current, tau_m, tau_s, k, float(v_th), float(v_reset), v_inf, alpha_m, alpha_s, gain,
+                     scale, unit, neuron)
+
+
+def _synaptic_gain(dt: float, tau_m: float, tau_s: float) -> float:
+    """``G = int_0^dt exp(-s/tau_s) exp(-(dt-s)/tau_m) ds``: with ``dv/dt = -v/tau_m + k*I`` and
+    ``dI/dt = -I/tau_s`` integrated exactly, a current ``I0`` present at the start of a step adds
+    ``k * G * I0`` to ``v`` by its end. In Lava the same step adds ``u``, so ``u = k*G*I`` and a jump
+    ``I += w`` is a Dense weight ``k*G*w``, decaying by ``alpha_s`` per step in both."""
+    if abs(tau_s - tau_m) < 1e-12 * tau_m:
+        return dt * math.exp(-dt / tau_m)
+    return (math.exp(-dt / tau_s) - math.exp(-dt / tau_m)) / (1.0 / tau_m - 1.0 / tau_s)
+
+
+# ------------------------------------------------------------------------------------ synapses
+@dataclass
+class SynapseMap:
+    name: str
+    source: str
+    target: str
+    target_var: str
+    effect: np.ndarray            # IR weight [n_post, n_pre]
+    gain: float                   # IR weight per unit of the Brian2 weight variable
+    weight_var: Optional[str] = None
+    propagation: List[str] = field(default_factory=list)   # the on_pre statements that act on the target
+    plasticity: object = None
+    rule_rows: dict = field(default_factory=dict)
+
+    def report(self) -> dict:
+        row = {"projection": self.name, "source": self.source, "target": self.target,
+               "target_var": self.target_var, "synapses": int(np.count_nonzero(self.effect)),
+               "ir_weight_per_brian2_unit": self.gain or None, "delay_steps": 0,
+               "plasticity": type(self.plasticity).__name__ if self.plasticity is not None else None}
+        row.update(self.rule_rows)
+        return row
+
+
+def _linear_in(expr, sym, where: str):
+    """``expr = a*sym + b`` with number ``a``; returns ``(a, b)``."""
+    import sympy
+    a = sympy.diff(expr, sym)
+    if sym in a.free_symbols or (a.free_symbols and not _is_number(a)):
+        raise FrontendError(f"{where}: must be linear in {sym}")
+    return a, sympy.expand(expr - a * sym)
+
+
+def _synapse_map(syn, pops: Dict[str, NeuronMap], input_name: str, input_size: int, run_ns: dict,
+                 dt: float) -> SynapseMap:
+    import sympy
+    from brian2.equations.equations import DIFFERENTIAL_EQUATION, PARAMETER, SUBEXPRESSION
+    from brian2.groups.subgroup import Subgroup
+
+    s = f"Synapses {syn.name!r}"
+    for end in (syn.source, syn.target):
+        if isinstance(end, Subgroup):
+            raise FrontendError(f"{s}: connects the subgroup {end.name!r}; connect whole groups")
+    src, tgt = syn.source.name, syn.target.name
+    if tgt not in pops:
+        raise FrontendError(f"{s}: target {tgt!r} is not a LIF NeuronGroup of this network")
+    if src not in pops and src != input_name:
+        raise FrontendError(f"{s}: source {src!r} is neither the input nor a NeuronGroup of this network")
+    if syn.summed_updaters:
+        raise FrontendError(f"{s}: (summed) variables {sorted(syn.summed_updaters)} are continuous coupling; "
+                            "only spike-triggered on_pre updates map to Loihi")
+    tmap = pops[tgt]
+    n_pre = input_size if src == input_name else pops[src].size
+    # synaptic state: parameters (weights) and traces (event- or clock-driven linear decay)
+    params, traces = [], {}
+    eq_sets = [syn.equations] + ([syn.event_driven] if syn.event_driven is not None else [])
+    for eqs in eq_sets:
+        for eq in eqs.ordered:
+            if eq.type == PARAMETER:
+                if eq.varname not in ("lastupdate",):
+                    params.append(eq.varname)
+            elif eq.type == DIFFERENTIAL_EQUATION:
+                where = f"{s}: equation 'd{eq.varname}/dt = {eq.expr}'"
+                e = _constants(_sym(str(eq.expr), where), syn, run_ns, {eq.varname}, where)
+                a, b = _linear_in(e, _S(eq.varname), where)
+                if not _is_number(a) or float(a) >= 0 or b != 0:
+                    raise FrontendError(f"{where}: a synaptic trace must decay, d{eq.varname}/dt = -{eq.varname}/tau")
+                traces[eq.varname] = -1.0 / float(a)
+            elif eq.type == SUBEXPRESSION:
+                raise FrontendError(f"{s}: subexpression {eq.varname!r} in the synapse model is not supported")
+    post_vars = set(syn.target.variables.keys())
+
+    def classify(name: str, prepost: str) -> tuple:
+        if name.endswith("_post"):
+            return "post", name[:-5]
+        if name.endswith("_pre"):
+            return "pre", name[:-4]
+        if name in params or name in traces:
+            return "syn", name
+        if name in post_vars:
+            return "post", name
+        raise FrontendError(f"{s}: on_{prepost} assigns unknown variable {name!r}")
+
+    i = np.asarray(syn.i[:], dtype=np.int64)
+    j = np.asarray(syn.j[:], dtype=np.int64)
+    param_values = {p: np.asarray(getattr(syn, p)[:], dtype=np.float64) for p in params}
+    propagation, increments, updates = [], {}, {}
+    target_var = None
+    effect_per_syn = np.zeros(len(i))
+    weight_var, weight_gain = None, None
+    for pathway in syn._pathways:
+        pp = pathway.prepost
+        if pathway.event != "spike":
+            raise FrontendError(f"{s}: pathway on event {pathway.event!r} is not supported")
+        delays = np.asarray(pathway.variables["delay"].get_value(), dtype=np.float64)
+        if delays.size and np.abs(delays).max() > 1e-12:
+            raise FrontendError(f"{s}: on_{pp} has delays up to {delays.max() * 1e3:g} ms; synaptic delays are "
+                                "not supported (Lava's Dense delivers after exactly one step)")
+        for stmt in _split_statements(pathway.code):
+            where = f"{s}: on_{pp} statement {stmt!r}"
+            m = _STATEMENT.match(stmt)
+            if not m:
+                raise FrontendError(f"{where}: not an assignment")
+            lhs, op, rhs = m.groups()
+            kind, var = classify(lhs, pp)
+            if kind == "post" and pp == "pre":
+                if op not in ("+=", "-="):
+                    raise FrontendError(f"{where}: only '+=' / '-=' on the target is supported")
+                if target_var is not None and var != target_var:
+                    raise FrontendError(f"{where}: a projection can drive one target variable, already {target_var!r}")
+                if var == tmap.v:
+                    if tmap.current is not None:
+                        raise FrontendError(f"{where}: jumps of {var!r} in a current-based group do not map "
+                                            f"(Loihi sends every input through the current); target {tmap.current!r}")
+                    gain = tmap.alpha_m
+                elif var == tmap.current:
+                    gain = tmap.k * tmap.gain_current
+                else:
+                    raise FrontendError(f"{where}: {var!r} is not the voltage or synaptic current of {tgt!r}")
+                target_var = var
+                e = _constants(_sym(rhs, where), syn, run_ns, set(params), where)
+                sign = -1.0 if op == "-=" else 1.0
+                names = sorted({str(x) for x in e.free_symbols})
+                fn = sympy.lambdify([_S(n) for n in names], e, "numpy")
+                values = np.broadcast_to(np.asarray(fn(*[param_values[n] for n in names]), dtype=np.float64),
+                                         (len(i),))
+                effect_per_syn = effect_per_syn + sign * gain * tmap.unit_scale * values
+                if len(names) == 1:
+                    a, b = _linear_in(e, _S(names[0]), where)
+                    if b == 0 and _is_number(a):
+                        weight_var, weight_gain = names[0], sign * gain * tmap.unit_scale * float(a)
+                propagation.append(stmt)
+            elif kind == "syn" and var in traces:
+                if op not in ("+=", "-="):
+                    raise FrontendError(f"{where}: traces must be incremented ('+=' / '-='), got {op!r}")
+                e = _constants(_sym(rhs, where), syn, run_ns, set(), where)
+                if not _is_number(e):
+                    raise FrontendError(f"{where}: a trace increment must be a constant")
+                if var in increments:
+                    raise FrontendError(f"{where}: trace {var!r} is incremented in both pathways")
+                increments[var] = (pp, (-1.0 if op == "-=" else 1.0) * float(e))
+            elif kind == "syn" and var in params:
+                if pp in updates:
+                    raise FrontendError(f"{where}: one weight update per pathway is supported")
+                updates[pp] = (var, op, rhs, where)
+            else:
+                raise FrontendError(f"{where}: on_{pp} may not change {kind} variable {var!r}")
+    if target_var is None:
+        raise FrontendError(f"{s}: on_pre never acts on the target (needs e.g. 'v_post += w')")
+    if len(propagation) > 1:
+        raise FrontendError(f"{s}: several on_pre statements act on the target: {propagation}")
+    counts = np.zeros((tmap.size, n_pre), dtype=np.int64)
+    np.add.at(counts, (j, i), 1)
+    effect = np.zeros((tmap.size, n_pre))
+    np.add.at(effect, (j, i), effect_per_syn)
+    out = SynapseMap(syn.name, src, tgt, target_var, effect, weight_gain or 0.0, weight_var, propagation)
+    if updates:
+        out.plasticity, out.rule_rows = _plasticity(s, updates, increments, traces, weight_var, weight_gain,
+                                                    syn, run_ns, dt, counts)
+    return out
+
+
+def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_var, gain, syn, run_ns, dt, counts):
+    """Recognise pair-based trace STDP / supervised depression in the weight updates."""
+    import sympy
+
+    if weight_var is None or not gain:
+        raise FrontendError(f"{s}: plastic weights must act on the target linearly, e.g. 'v_post += w'")
+    if gain < 0:
+        raise FrontendError(f"{s}: plastic inhibitory weights are not supported (excitatory 8-bit only)")
+    if np.any(counts != 1):
+        raise FrontendError(f"{s}: plastic Synapses must connect every pair exactly once (connect()); Lava's "
+                            "LearningDense learns every entry of its matrix")
+    pre_traces = [t for t, (pp, _) in increments.items() if pp == "pre"]
+    post_traces = [t for t, (pp, _) in increments.items() if pp == "post"]
+    unused = set(traces) - set(increments)
+    if unused:
+        raise FrontendError(f"{s}: traces {sorted(unused)} are never incremented")
+    if len(pre_traces) > 1 or len(post_traces) > 1:
+        raise FrontendError(f"{s}: one pre- and one post-synaptic trace are supported")
+    parsed = {}
+    for pp, (var, op, rhs, where) in updates.items():
+        if var != weight_var:
+            raise FrontendError(f"{where}: updates {var!r}, but the target is driven by {weight_var!r}")
+        e = _sym(rhs, where)
+        if op != "=" or not (isinstance(e, sympy.Function) and type(e).__name__ == "clip"):
+            raise FrontendError(f"{where}: weight updates must be bounded: {var} = clip({var} + trace, wmin, wmax)")
+        inner, lo, hi = e.args
+        post_flags = {str(x) for x in inner.free_symbols if str(x).endswith("_post")}
+        inner = _constants(inner, syn, run_ns, {weight_var, *traces, *post_flags}, where)
+        lo = _constants(lo, syn, run_ns, set(), where)
+        hi = _constants(hi, syn, run_ns, set(), where)
+        if not (_is_number(lo) and _is_number(hi)) or float(hi) <= float(lo):
+            raise FrontendError(f"{where}: clip bounds must be constants with wmin < wmax")
+        a, rest = _linear_in(inner, _S(weight_var), where)
+        if a != 1:
+            raise FrontendError(f"{where}: must add to the weight ({weight_var} + ...), not scale it")
+        parsed[pp] = (rest, float(lo), float(hi), where)
+    bounds = {(lo, hi) for _, lo, hi, _ in parsed.values()}
+    if len(bounds) > 1:
+        raise FrontendError(f"{s}: on_pre and on_post clip to different bounds {sorted(bounds)}")
+    wmin, wmax = bounds.pop()
+    if wmin != 0:
+        raise FrontendError(f"{s}: weights must be clipped to [0, wmax] (excitatory 8-bit)")
+    rows = {"rule_wmax": wmax, "rule_gain": gain}
+    # supervised depression: post update w - c * apre * flag_post
+    if "post" in parsed and any(str(x).endswith("_post") for x in parsed["post"][0].free_symbols):
+        rest, _, _, where = parsed["post"]
+        flags = [x for x in rest.free_symbols if str(x).endswith("_post")]
+        if len(flags) != 1 or not pre_traces or post_traces or "pre" in parsed:
+            raise FrontendError(f"{where}: supervised depression is w = clip(w - apre * flag_post, 0, wmax) with "
+                                "one pre trace and no other weight update")
+        x = _S(pre_traces[0])
+        coef = sympy.diff(rest, x)
+        coef = sympy.diff(coef, flags[0])
+        if not _is_number(coef) or float(coef) >= 0 or sympy.expand(rest - coef * x * flags[0]) != 0:
+            raise FrontendError(f"{where}: expected w - c * {x} * {flags[0]} with c > 0")
+        a_x = increments[pre_traces[0]][1]
+        rule = SupervisedDepression(taupre=traces[pre_traces[0]] / dt, Apre=-float(coef) * a_x * gain,
+                                    wmax=wmax * gain, wmin=0.0)
+        rows.update({"rule": "supervised depression", "teacher": str(flags[0])[:-5],
+                     "taupre_ms": traces[pre_traces[0]] * 1e3})
+        return rule, rows
+    x_pre = pre_traces[0] if pre_traces else None
+    y_post = post_traces[0] if post_traces else None
+    apre = apost = xtar = 0.0
+    if "post" in parsed:
+        rest, _, _, where = parsed["post"]
+        if x_pre is None:
+            raise FrontendError(f"{where}: the on_post update needs a pre trace incremented on_pre")
+        c, const = _linear_in(rest, _S(x_pre), where)
+        if (const.free_symbols or not _is_number(c)) or (y_post and _S(y_post) in rest.free_symbols):
+            raise FrontendError(f"{where}: expected {weight_var} + c*{x_pre} + const")
+        apre = float(c) * increments[x_pre][1]
+        xtar = -float(const) + 0.0
+    if "pre" in parsed:
+        rest, _, _, where = parsed["pre"]
+        if y_post is None:
+            raise FrontendError(f"{where}: the on_pre update needs a post trace incremented on_post")
+        c, const = _linear_in(rest, _S(y_post), where)
+        if const != 0 or not _is_number(c):
+            raise FrontendError(f"{where}: expected {weight_var} + c*{y_post} (no constant on pre spikes)")
+        apost = float(c) * increments[y_post][1]
+    taupre = traces[x_pre] / dt if x_pre else 1.0
+    taupost = traces[y_post] / dt if y_post else 1.0
+    rule = STDP(taupre=taupre, taupost=taupost, Apre=apre * gain, Apost=apost * gain, wmax=wmax * gain,
+                wmin=0.0, xtar=xtar * gain)
+    rows.update({"rule": "pair STDP", "taupre_ms": taupre * dt * 1e3, "taupost_ms": taupost * dt * 1e3,
+                 "Apre": apre, "Apost": apost, "xtar": xtar})
+    return rule, rows
+
+
+# ------------------------------------------------------------------------------------- the model
+class Brian2Model:
+    """A user's Brian2 network, read into the float IR, and able to run itself as the reference.
+
+    ``network``: the float IR; ``neurons``/``synapses``: per-object mapping (``report()``);
+    ``script_stream``: ``[steps, n_in]`` spikes when the input is a SpikeGeneratorGroup with spikes.
+    """
+
+    def __init__(self, script: Path, function: str = "build", kwargs: Optional[dict] = None,
+                 name: str = "brian2", timesteps: int = 1, encoding=None, output: Optional[str] = None):
+        b2 = _b2()
+        self.script = Path(script)
+        self.module = load_script(self.script)
+        fn = getattr(self.module, function, None)
+        if not callable(fn):
+            raise FrontendError(f"source.function: {self.script.name} has no callable {function!r}")
+        try:
+            b2.start_scope()
+            result = fn(**(kwargs or {}))
+        except FrontendError:
+            raise
+        except Exception as e:
+            raise FrontendError(f"{self.script.name}:{function}() failed: {type(e).__name__}: {e}") from None
+        self.run_ns = {k: v for k, v in vars(self.module).items() if not k.startswith("__")}
+        objects = _collect(result, f"{self.script.name}:{function}()")
+        self.objects = objects
+        inputs, groups, synapses = [], [], []
+        monitors = (b2.SpikeMonitor, b2.StateMonitor, b2.PopulationRateMonitor, b2.EventMonitor)
+        for obj in objects:
+            if isinstance(obj, (b2.SpikeGeneratorGroup, b2.PoissonGroup)):
+                inputs.append(obj)
+            elif isinstance(obj, b2.NeuronGroup):
+                groups.append(obj)
+            elif isinstance(obj, b2.Synapses):
+                synapses.append(obj)
+            elif isinstance(obj, monitors):
+                continue
+            else:
+                raise FrontendError(f"{self.script.name}:{function}(): {type(obj).__name__} "
+                                    f"{getattr(obj, 'name', obj)!r} is not supported (inputs: SpikeGeneratorGroup, "
+                                    "PoissonGroup; neurons: NeuronGroup; connections: Synapses)")
+        if len(inputs) != 1:
+            raise FrontendError(f"{self.script.name}:{function}(): needs exactly one input group "
+                                f"(SpikeGeneratorGroup or PoissonGroup), found {len(inputs)}")
+        if not groups:
+            raise FrontendError(f"{self.script.name}:{function}(): no NeuronGroup")
+        self.input_group = inp = inputs[0]
+        dts = {float(o.clock.dt) for o in [inp, *groups, *synapses]}
+        if len(dts) != 1:
+            raise FrontendError(f"{self.script.name}: objects run with different dt {sorted(dts)}; one dt maps to "
+                                "one Loihi step")
+        self.dt = dt = dts.pop()
+        self.groups = {g.name: g for g in groups}
+        self.neurons = {g.name: _neuron_map(g, self.run_ns, dt) for g in groups}
+        self.synapse_objects = {s.name: s for s in synapses}
+        self.synapses = {s.name: _synapse_map(s, self.neurons, inp.name, len(inp), self.run_ns, dt)
+                         for s in synapses}
+        self.script_stream = None
+        self.input_rate = None
+        if isinstance(inp, b2.SpikeGeneratorGroup):
+            idx = np.asarray(inp.neuron_index[:], dtype=np.int64)
+            times = np.asarray(inp.spike_time[:], dtype=np.float64)
+            if idx.size:
+                steps = np.rint(times / dt).astype(np.int64)
+                stream = np.zeros((int(steps.max()) + 1, len(inp)), dtype=bool)
+                stream[steps, idx] = True
+                self.script_stream = stream
+        else:
+            from brian2.core.variables import ArrayVariable
+            rates = inp.variables["rates"]
+            if isinstance(rates, ArrayVariable):
+                self.input_rate = float(np.max(rates.get_value())) * dt
+        output = output or self._default_output()
+        if output not in self.neurons:
+            raise FrontendError(f"source.output: {output!r} is not a NeuronGroup; have {sorted(self.neurons)}")
+        if encoding is None:
+            encoding = RateEncoding(max_rate=min(1.0, self.input_rate or 1.0))
+        pops = [Population(n.name, n.neuron) for n in self.neurons.values()]
+        projs = [Projection(m.name, m.source, m.target, Dense(m.effect), m.plasticity)
+                 for m in self.synapses.values()]
+        self.network = Network(name, Input(inp.name, len(inp), encoding), pops, projs, output, timesteps)
+        self._b2net = None
+        self._monitors = {}
+
+    def _default_output(self) -> str:
+        plastic_targets = {m.target for m in self.synapses.values() if m.plasticity is not None}
+        if len(plastic_targets) == 1:
+            return plastic_targets.pop()
+        sources = {m.source for m in self.synapses.values() if m.target != m.source}
+        sinks = [n for n in self.neurons if n not in sources]
+        if len(sinks) == 1:
+            return sinks[0]
+        raise FrontendError(f"{self.script.name}: cannot tell the output population among {sorted(self.neurons)}; "
+                            "set source.output in model.yaml")
+
+    @property
+    def is_plastic(self) -> bool:
+        return any(m.plasticity is not None for m in self.synapses.values())
+
+    def report(self) -> dict:
+        return {"script": str(self.script), "dt_ms": self.dt * 1e3,
+                "input": {"group": self.input_group.name, "kind": type(self.input_group).__name__,
+                          "size": len(self.input_group)},
+                "neurons": [n.report(self.dt) for n in self.neurons.values()],
+                "synapses": [m.report() for m in self.synapses.values()]}
+
+    # -------------------------------------------------------------------- running Brian2 itself
+    def _network(self):
+        b2 = _b2()
+        if self._b2net is None:
+            self._monitors = {name: b2.SpikeMonitor(g) for name, g in self.groups.items()}
+            self._b2net = b2.Network(*self.objects, *self._monitors.values())
+        return self._b2net
+
+    def weights(self) -> Dict[str, np.ndarray]:
+        """Current IR-unit weights ``[n_post, n_pre]`` of every plastic projection, read from Brian2."""
+        out = {}
+        for name, m in self.synapses.items():
+            if m.plasticity is None:
+                continue
+            syn = self.synapse_objects[name]
+            w = np.zeros_like(m.effect)
+            w[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(getattr(syn, m.weight_var)[:]) * m.gain
+            out[name] = w
+        return out
+
+    def run_stream(self, spikes_in: np.ndarray, learn: bool = True) -> dict:
+        """Run Brian2 itself on a stream ``[steps, n_in]`` (continuing from its current state).
+
+        Needs a SpikeGeneratorGroup input (the exact spikes are replayed). ``learn=False`` runs the
+        plastic Synapses with only their propagation statements. Returns ``{group: [steps, n] bool}``.
+        """
+        b2 = _b2()
+        inp = self.input_group
+        if not isinstance(inp, b2.SpikeGeneratorGroup):
+            raise FrontendError(f"input {inp.name!r} is a PoissonGroup: Brian2 cannot replay the exact spike "
+                                "stream; use a SpikeGeneratorGroup for reference runs")
+        net = self._network()
+        spikes_in = np.asarray(spikes_in, dtype=bool)
+        steps = len(spikes_in)
+        t0_steps = int(round(float(net.t) / self.dt))
+        k, idx = np.nonzero(spikes_in)
+        inp.set_spikes(idx, (k + t0_steps) * self.dt * b2.second)
+        saved = {}
+        if not learn:
+            for name, m in self.synapses.items():
+                if m.plasticity is not None:
+                    syn = self.synapse_objects[name]
+                    saved[name] = (syn.pre.code, syn.post.code)
+                    syn.pre.code = "\n".join(m.propagation)
+                    syn.post.code = ""
+        try:
+            net.run(steps * self.dt * b2.second, namespace=self.run_ns)
+        finally:
+            for name, (pre, post) in saved.items():
+                syn = self.synapse_objects[name]
+                syn.pre.code, syn.post.code = pre, post
+        out = {}
+        for name, mon in self._monitors.items():
+            t = np.rint(np.asarray(mon.t[:]) / self.dt).astype(np.int64) - t0_steps
+            i = np.asarray(mon.i[:], dtype=np.int64)
+            sel = (t >= 0) & (t < steps)
+            trains = np.zeros((steps, len(self.groups[name])), dtype=bool)
+            trains[t[sel], i[sel]] = True
+            out[name] = trains
+        return out
+
+
+def load_brian2(spec) -> Brian2Model:
+    """The spec's Brian2 source as a :class:`Brian2Model` (float IR in ``.network``)."""
+    from neurocomp.pipeline import spec_encoding
+
+    src = spec.source
+    return Brian2Model(spec.resolve(src.script), src.function, src.kwargs, name=spec.name,
+                       timesteps=spec.input.timesteps, encoding=spec_encoding(spec),
+                       output=getattr(src, "output", None))
+
+
+def import_brian2(spec) -> Network:
+    """Front-end entry point used by :func:`neurocomp.pipeline.import_model`: the float IR."""
+    return load_brian2(spec).network
