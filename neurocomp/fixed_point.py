@@ -123,7 +123,7 @@ class DenseKernel:
     int32 channel wrap only when ``a`` can reach 2**31.
     """
 
-    ROW_BLOCK = 16384  # rows per GEMM call: bounds the float copy of the spikes (n_pre * 64 KiB)
+    ROW_BLOCK = 4096  # rows per GEMM call: the float copy of the spikes is n_pre * 16 KiB
 
     def __init__(self, dense: LoihiDense):
         self.dense = dense
@@ -144,6 +144,7 @@ class DenseKernel:
         small = not self.wraps and self.bound <= FLOAT32_EXACT and self.gemm_dtype == np.float32
         self.dtype = np.float32 if small else np.float64
         self.weight_t = np.ascontiguousarray((w * (2 ** e if self.fold_exp else 1)).T.astype(self.gemm_dtype))
+        self._buffers: dict = {}
 
     def _finish(self, acc: np.ndarray) -> np.ndarray:
         """Apply the weight exponent (unless folded) and the int32 channel wrap to exact sums."""
@@ -161,19 +162,43 @@ class DenseKernel:
             out = acc * 2.0 ** e
         return wrap_int32(out) if self.wraps else out
 
+    def _buffer(self, name: str, rows: int, cols: int) -> np.ndarray:
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._buffers[name] = np.empty((rows, cols), dtype=self.gemm_dtype)
+        return buf
+
     def activation(self, spikes: np.ndarray) -> np.ndarray:
-        """Activations for spikes ``[steps, ..., n_pre]``, computed in blocks of whole leading slices
-        (so a strided view, e.g. a transposed ``[batch, steps, n]`` array, is never copied whole)."""
+        """Activations for spikes ``[d0, ..., n_pre]``, computed in blocks along the first axis.
+
+        Reuses two preallocated buffers (fresh 50 MB arrays per block cost more in page faults
+        than the cast itself) and writes the GEMM straight into the result when nothing is left
+        to do after it.
+        """
         spikes = np.asarray(spikes)
-        out = np.empty(spikes.shape[:-1] + (self.n_post,), dtype=self.dtype)
-        per_slice = max(1, int(np.prod(spikes.shape[1:-1], dtype=np.int64)))
+        lead = spikes.shape[:-1]
+        out = np.empty(lead + (self.n_post,), dtype=self.dtype)
+        flat_out = out.reshape(-1, self.n_post)
+        per_slice = max(1, int(np.prod(lead[1:], dtype=np.int64)))
         step = max(1, self.ROW_BLOCK // per_slice)
-        for lo in range(0, spikes.shape[0], step):
+        rows = min(step, lead[0]) * per_slice if lead[0] else 0
+        x = self._buffer("x", rows, self.n_pre)
+        direct = self.fold_exp and self.gemm_dtype == self.dtype      # GEMM result is final
+        acc = None if direct else self._buffer("acc", rows, self.n_post)
+        for lo in range(0, lead[0], step):
             block = spikes[lo:lo + step]
-            s = block if block.dtype == np.bool_ else (block != 0)   # Lava's bool cast of s_in
-            acc = s.astype(self.gemm_dtype, order="C").reshape(-1, self.n_pre) @ self.weight_t
-            out[lo:lo + step] = self._finish(acc.astype(self.dtype, copy=False)).reshape(
-                block.shape[:-1] + (self.n_post,))
+            r = block.shape[0] * per_slice
+            xb = x[:r].reshape(block.shape)
+            if block.dtype == np.bool_:
+                np.copyto(xb, block)
+            else:
+                np.not_equal(block, 0, out=xb)                         # Lava's bool cast of s_in
+            target = flat_out[lo * per_slice: lo * per_slice + r]
+            if direct:
+                np.matmul(x[:r], self.weight_t, out=target)
+            else:
+                np.matmul(x[:r], self.weight_t, out=acc[:r])
+                target[...] = self._finish(acc[:r].astype(self.dtype, copy=False))
         return out
 
 

