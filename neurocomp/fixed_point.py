@@ -169,37 +169,32 @@ class DenseKernel:
         return buf
 
     def activation(self, spikes: np.ndarray) -> np.ndarray:
-        """Activations for spikes ``[d0, ..., n_pre]``, computed in blocks along the first axis.
+        """Activations ``[..., n_post]`` for spikes ``[..., n_pre]``, in blocks of :attr:`ROW_BLOCK` rows.
 
         Reuses two preallocated buffers (fresh 50 MB arrays per block cost more in page faults
         than the cast itself) and writes the GEMM straight into the result when nothing is left
         to do after it.
         """
         spikes = np.asarray(spikes)
-        lead = spikes.shape[:-1]
-        out = np.empty(lead + (self.n_post,), dtype=self.dtype)
-        flat_out = out.reshape(-1, self.n_post)
-        per_slice = max(1, int(np.prod(lead[1:], dtype=np.int64)))
-        step = max(1, self.ROW_BLOCK // per_slice)
-        rows = min(step, lead[0]) * per_slice if lead[0] else 0
+        flat = spikes.reshape(-1, self.n_pre)           # a view for the contiguous arrays we pass
+        out = np.empty((flat.shape[0], self.n_post), dtype=self.dtype)
+        rows = min(self.ROW_BLOCK, flat.shape[0])
         x = self._buffer("x", rows, self.n_pre)
         direct = self.fold_exp and self.gemm_dtype == self.dtype      # GEMM result is final
         acc = None if direct else self._buffer("acc", rows, self.n_post)
-        for lo in range(0, lead[0], step):
-            block = spikes[lo:lo + step]
-            r = block.shape[0] * per_slice
-            xb = x[:r].reshape(block.shape)
+        for lo in range(0, flat.shape[0], self.ROW_BLOCK):
+            block = flat[lo:lo + self.ROW_BLOCK]
+            r = len(block)
             if block.dtype == np.bool_:
-                np.copyto(xb, block)
+                np.copyto(x[:r], block)
             else:
-                np.not_equal(block, 0, out=xb)                         # Lava's bool cast of s_in
-            target = flat_out[lo * per_slice: lo * per_slice + r]
+                np.not_equal(block, 0, out=x[:r])                      # Lava's bool cast of s_in
             if direct:
-                np.matmul(x[:r], self.weight_t, out=target)
+                np.matmul(x[:r], self.weight_t, out=out[lo:lo + r])
             else:
                 np.matmul(x[:r], self.weight_t, out=acc[:r])
-                target[...] = self._finish(acc[:r].astype(self.dtype, copy=False))
-        return out
+                out[lo:lo + r] = self._finish(acc[:r].astype(self.dtype, copy=False))
+        return out.reshape(spikes.shape[:-1] + (self.n_post,))
 
 
 def channel_sum(activations: Sequence[np.ndarray], kernels: Sequence[DenseKernel]) -> np.ndarray:
