@@ -235,7 +235,10 @@ class LifKernel:
     def scaled_activation(self, a: np.ndarray) -> np.ndarray:
         """``int32(a << 6)`` as the LIF computes it (float64 when a wrap is possible)."""
         if self.exact_int32:
-            return wrap_int32(np.asarray(a, dtype=np.float64) * 2.0 ** ACT_SHIFT)
+            act = np.asarray(a, dtype=np.float64) * 2.0 ** ACT_SHIFT
+            if act.size and (act.max() >= INT32_LIMIT or act.min() < -INT32_LIMIT):
+                act = wrap_int32(act)
+            return act
         return a * a.dtype.type(2 ** ACT_SHIFT)  # exact: |64 a| < 2**24
 
     def step(self, u: np.ndarray, v: np.ndarray, act: np.ndarray, spikes: Optional[np.ndarray] = None):
@@ -249,11 +252,13 @@ class LifKernel:
             u *= self.keep_u
             np.trunc(u, out=u)
             u += act
-        if self.exact_int32:
-            u[:] = wrap_int32(u)
-        if u.max(initial=0) > MAX_UV:
+        hi, lo = u.max(initial=0), u.min(initial=0)
+        if self.exact_int32 and (hi >= INT32_LIMIT or lo < -INT32_LIMIT):
+            u[:] = wrap_int32(u)                       # Lava's int32 sum of decayed u and a << 6
+            hi, lo = u.max(initial=0), u.min(initial=0)
+        if hi > MAX_UV:                                # Lava's single 24-bit wrap, either side
             u -= np.where(u > MAX_UV, 2.0 * MAX_UV, 0.0)
-        if u.min(initial=0) <= -MAX_UV:
+        if lo <= -MAX_UV:
             u += np.where(u <= -MAX_UV, 2.0 * MAX_UV, 0.0)
         if self.keep_v != 1.0:
             v *= self.keep_v
@@ -271,15 +276,26 @@ class LifKernel:
         return spikes
 
 
+_STEP_KERNELS: dict = {}   # id(neuron) -> (neuron, kernel): lif_step is called once per step in loops
+
+
 def lif_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, neuron: LoihiLIF):
     """One Lava bit-accurate LIF step on integer arrays ``[batch, n]``; returns int64 ``(u, v, spikes)``.
 
     ``a_in`` is what the LIF's InPort received (int32 range). Same kernel as the batched simulator,
     with every int32 wrap emulated.
     """
-    kernel = LifKernel(neuron, activation_bound=None)
+    cached = _STEP_KERNELS.get(id(neuron))
+    if cached is None or cached[0] is not neuron:
+        if len(_STEP_KERNELS) > 256:
+            _STEP_KERNELS.clear()
+        cached = _STEP_KERNELS[id(neuron)] = (neuron, LifKernel(neuron, activation_bound=None))
+    kernel = cached[1]
     uu = np.array(u, dtype=np.float64)
     vv = np.array(v, dtype=np.float64)
-    act = kernel.scaled_activation(wrap_int32(np.asarray(a_in, dtype=np.int64)).astype(np.float64))
+    a = np.asarray(a_in)
+    if a.size and (a.max() >= INT32_LIMIT or a.min() < -INT32_LIMIT):
+        a = wrap_int32(a.astype(np.int64))
+    act = kernel.scaled_activation(a.astype(np.float64))
     s = kernel.step(uu, vv, act)
     return uu.astype(np.int64), vv.astype(np.int64), s
