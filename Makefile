@@ -1,5 +1,6 @@
 # neurocomp — two commands on a fresh machine:
-#   make demo   set up .venv (Python 3.10) if needed, compile + verify the embedded MNIST example
+#   make demo   set up .venv (Python 3.10) if needed, compile + verify the embedded MNIST example on
+#               Lava, compare float/cpu/Lava per layer, write the energy report
 #   make test   same set-up, then the whole test suite (slow Lava tests included)
 SHELL := /bin/bash
 VENV  := .venv
@@ -30,6 +31,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/neurocomp compile models/mnist_mlp/model.yaml --target loihi-sim --out build/mnist_mlp
+	$(VENV)/bin/neurocomp verify build/mnist_mlp --samples 20
+	$(VENV)/bin/neurocomp energy build/mnist_mlp --baseline gpu --out build/mnist_mlp/energy
+	@echo "demo done: build/mnist_mlp/report.json, build/mnist_mlp/energy/energy.html"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow" tests
