@@ -31,12 +31,13 @@ intermediate stays below those bounds:
   dyadic constant and ``|u * keep| < 2**31 * 2**12 = 2**43 < 2**53``, so the float64 product is the
   exact rational and ``trunc`` rounds it toward zero exactly as Lava's sign-magnitude shift does.
 * **int32 wrap-arounds.** Let ``A`` bound ``|a|`` (sum over incoming projections of ``L * 2**e``).
-  If ``A < 2**18`` then, by induction from ``u = 0``, ``|u| <= 2**23`` before every step, the
-  pre-wrap current ``|decay(u) + 64 a| <= 2**23 + 2**24 < 2**31``: no int32 ever wraps, the single
-  24-bit wrap brings ``u`` back into 24 bits, and ``|decay(v) + u + bias| < 2**31`` for any legal
-  bias (``|bias| < 2**23``). Above that bound (huge fan-in or ``weight_exp``), Lava's int32
-  wrap-arounds of the channel, of ``a << 6`` and of the current sum are reproduced explicitly with
-  :func:`wrap_int32`, still exactly in float64; :class:`LifKernel` decides once, from ``A``.
+  If ``A < 2**18`` then, by induction from ``u = 0``, ``|u| <= 2**23`` before every step, so the
+  pre-wrap current ``|decay(u) + 64 a| < 2**23 + 2**24 = 3 * 2**23``: no int32 ever wraps, Lava's
+  single 24-bit wrap brings ``u`` back into 24 bits, ``64 a`` fits a float32, and
+  ``|decay(v) + u + bias| < 2**31`` for any legal bias (``|bias| < 2**23``). :class:`LifKernel`
+  then skips the int32 emulation altogether. Above that bound (huge fan-in or ``weight_exp``) it
+  reproduces Lava's int32 wrap-arounds of the channel, of ``a << 6`` and of the current sum with
+  :func:`wrap_int32`, exactly in float64, whenever a value actually leaves the int32 range.
 
 The test suite runs Lava's own process models on random networks with extreme parameters (the
 24-bit wrap, the v clip, all sign modes and weight widths, both signs of ``weight_exp``, huge
