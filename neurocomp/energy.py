@@ -115,25 +115,10 @@ def energy_devices() -> List[str]:
 
 def _read_descriptor(name_or_path: str) -> Tuple[dict, str]:
     """The raw descriptor (``inherits:`` merged) and the file it came from."""
-    from neurocomp.targets import descriptor_path, load_descriptor
+    from neurocomp.targets import descriptor_path, is_descriptor_path, load_descriptor
     s = str(name_or_path)
-    if s.endswith((".yaml", ".yml")) or os.sep in s:
-        path = Path(s)
-        if not path.is_file():
-            raise TargetError(f"{path}: device descriptor file not found")
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise TargetError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
-        if not isinstance(doc, dict):
-            raise TargetError(f"{path}: must be a YAML mapping")
-        parent = doc.pop("inherits", None)
-        if parent:
-            base = load_descriptor(parent)
-            base.update(doc)
-            doc = base
-        doc.setdefault("name", path.stem)
-        return doc, str(path)
+    if is_descriptor_path(s):
+        return load_descriptor(s), s
     if not descriptor_path(s).is_file():
         raise TargetError(f"unknown device {s!r}; devices with an energy table: {', '.join(energy_devices())} "
                           "(or a path to a .yaml descriptor)")

@@ -27,25 +27,38 @@ def available_descriptors() -> list[str]:
     return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
 
 
-def load_descriptor(name: str, _seen: tuple = ()) -> Dict[str, Any]:
-    """The descriptor ``name`` with inherited keys merged in (own keys win)."""
-    path = descriptor_path(name)
-    if not path.is_file():
-        raise TargetError(f"unknown target {name!r}; allowed: {', '.join(available_descriptors())}")
-    if name in _seen:
-        raise TargetError(f"{path}: inherits: cycle through {' -> '.join(_seen + (name,))}")
+def is_descriptor_path(name_or_path) -> bool:
+    """A ``.yaml`` file path (as opposed to the name of a descriptor in ``targets/``)."""
+    s = str(name_or_path)
+    return s.endswith((".yaml", ".yml")) or os.sep in s
+
+
+def load_descriptor(name_or_path, _seen: tuple = ()) -> Dict[str, Any]:
+    """The descriptor named ``name`` in ``targets/`` — or read from a ``.yaml`` path — with
+    inherited keys merged in (own keys win)."""
+    if is_descriptor_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise TargetError(f"{path}: descriptor file not found")
+    else:
+        path = descriptor_path(name_or_path)
+        if not path.is_file():
+            raise TargetError(f"unknown target {name_or_path!r}; allowed: {', '.join(available_descriptors())}")
+    key = str(path.resolve())
+    if key in _seen:
+        raise TargetError(f"{path}: inherits: cycle through {' -> '.join(Path(k).stem for k in _seen + (key,))}")
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise TargetError(f"{path}: not valid YAML: {e}") from None
+        raise TargetError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, dict):
         raise TargetError(f"{path}: must be a YAML mapping")
     parent = doc.pop("inherits", None)
     if parent:
-        base = load_descriptor(parent, _seen + (name,))
+        base = load_descriptor(parent, _seen + (key,))
         base.update(doc)
         doc = base
-    doc["name"] = name
+    doc["name"] = path.stem if not is_descriptor_path(name_or_path) else doc.get("name", path.stem)
     doc.setdefault("_path", str(path))
     return doc
 
