@@ -124,13 +124,16 @@ class LoihiDense:
 class STDP:
     """Float pair-based trace STDP as Brian2 writes it, in the projection's weight units; times in steps.
 
-    * pre spike:  ``apre += Apre``;   ``w = clip(w + apost, wmin, wmax)``
+    * pre spike:  ``apre += Apre``;   ``w = clip(w + apost + pre_const, wmin, wmax)``
     * post spike: ``apost += Apost``; ``w = clip(w + apre - xtar, wmin, wmax)``
     * between spikes ``apre``/``apost`` decay by ``exp(-1/taupre)``/``exp(-1/taupost)`` per step.
 
     ``Apost < 0`` makes post-before-pre depress. ``xtar`` is Diehl & Cook's (2015) target pre-trace:
     a constant depression at every post spike, so synapses from inputs that were silent before the
     spike weaken while those from inputs that fired strengthen (0 = classic pair STDP).
+    ``pre_const`` is a constant change at every pre spike. Inhibitory plastic weights have
+    ``wmin < 0 = wmax``: from a tonically firing source, ``xtar > 0`` (more inhibition per post spike)
+    and ``pre_const > 0`` (recovery per step) make Diehl & Cook's adaptive threshold.
     """
 
     taupre: float
@@ -140,6 +143,7 @@ class STDP:
     wmax: float
     wmin: float = 0.0
     xtar: float = 0.0
+    pre_const: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):

@@ -80,6 +80,7 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
             xi, xm, xk, xa = fit_scale(rule.Apre / lsb, impulse_cap(pre_rate, x_tau))
             yi, ym, yk, ya = fit_scale(rule.Apost / lsb, impulse_cap(post_rate, y_tau))
             _, cm, ck, ca = fit_scale(-rule.xtar / lsb) if rule.xtar else (0, 0, 0, 0.0)
+            _, pm, pk, pa = fit_scale(rule.pre_const / lsb) if rule.pre_const else (0, 0, 0, 0.0)
             terms = []
             if xi:
                 terms.append(("y0", ("x1",), xm, xk))
@@ -87,6 +88,8 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
                 terms.append(("x0", ("y1",), ym, yk))
             if cm:
                 terms.append(("y0", (), cm, ck))
+            if pm:
+                terms.append(("x0", (), pm, pk))
             fixed = LoihiLearning(terms, x1_impulse=xi, x1_tau=x_tau, y1_impulse=yi, y1_tau=y_tau, rng_seed=seed)
             row.update({
                 "taupre_steps": rule.taupre, "x1_tau": x_tau, "taupost_steps": rule.taupost, "y1_tau": y_tau,
@@ -94,7 +97,8 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
                 "Apre_lsb_fixed": xa, "Apost_lsb": rule.Apost / lsb, "y1_impulse": yi,
                 "depression": f"{yi} * ({ym}) * 2^{yk}" if yi else "0", "Apost_lsb_fixed": ya,
                 "xtar_lsb": rule.xtar / lsb, "xtar_term": f"({cm}) * 2^{ck}" if cm else "0",
-                "xtar_lsb_fixed": -ca})
+                "xtar_lsb_fixed": -ca + 0.0, "pre_const_lsb": rule.pre_const / lsb,
+                "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa})
         elif isinstance(rule, SupervisedDepression):
             x_tau = int(np.clip(round(rule.taupre), 1, 255))
             xi, xm, xk, xa = fit_scale(-rule.Apre / lsb, impulse_cap(pre_rate, x_tau))
@@ -109,6 +113,19 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
         raise QuantizationError(f"projection {name!r}: learning rate {e} (weight step {lsb:.3g}); "
                                 "raise wmax resolution or the learning rate") from None
     return fixed, row
+
+
+def _bound(proj: Projection) -> float:
+    """The weight bound a plastic projection can reach: ``wmax > 0`` (excitatory) or ``wmin < 0``
+    (inhibitory); Lava's learning keeps one sign (its sign mode)."""
+    rule = proj.plasticity
+    w = proj.synapse.weight
+    if rule.wmin == 0 and rule.wmax > 0 and w.min() >= 0:
+        return rule.wmax
+    if rule.wmax == 0 and rule.wmin < 0 and w.max() <= 0:
+        return rule.wmin
+    raise QuantizationError(f"projection {proj.name!r}: plastic weights must keep one sign, [0, wmax] or "
+                            f"[wmin, 0]; got [{rule.wmin:g}, {rule.wmax:g}]")
 
 
 @dataclass(frozen=True)
@@ -132,8 +149,8 @@ def _quantize_once(net: Network, fmt: FixedPointFormat, peaks: dict, headroom: f
             if not isinstance(proj.synapse, Dense):
                 raise QuantizationError(f"projection {proj.name!r}: cannot quantise {type(proj.synapse).__name__}")
         plastic = [p for p in incoming if p.plasticity is not None]
-        # a plastic projection may grow anywhere up to wmax: size the exponent for that
-        ranges = [np.full(p.synapse.shape, p.plasticity.wmax) if p.plasticity is not None else p.synapse.weight
+        # a plastic projection may grow anywhere in [wmin, wmax]: size the exponent for that
+        ranges = [np.full(p.synapse.shape, _bound(p)) if p.plasticity is not None else p.synapse.weight
                   for p in incoming]
         peak_u, peak_v = peaks.get(pop.name, (0.0, 0.0))
         scale = _max_scale(pop.name, neuron, ranges, peak_u, peak_v, headroom, fmt, 8)
@@ -155,14 +172,14 @@ def _quantize_once(net: Network, fmt: FixedPointFormat, peaks: dict, headroom: f
         for proj in incoming:
             rule = proj.plasticity
             if rule is not None:
-                if float(proj.synapse.weight.min()) < 0 or rule.wmin != 0:
-                    raise QuantizationError(f"projection {proj.name!r}: plastic weights must lie in [0, wmax]")
-                exp = math.floor(math.log2(rule.wmax * scale / 255.0) + 1e-9)
+                bound = _bound(proj)
+                exp = math.floor(math.log2(abs(bound) * scale / 255.0) + 1e-9)
                 if not fmt.weight_exp_min <= exp <= fmt.weight_exp_max:
-                    raise QuantizationError(f"projection {proj.name!r}: wmax={rule.wmax:g} needs weight_exp {exp}, "
-                                            f"outside {fmt.weight_exp_min}..{fmt.weight_exp_max}")
-                q = np.clip(np.rint(proj.synapse.weight * scale / 2.0 ** exp), 0, 255).astype(np.int64)
-                dense = LoihiDense(q, 8, exp, fxp.EXCITATORY)
+                    raise QuantizationError(f"projection {proj.name!r}: weight bound {bound:g} needs weight_exp "
+                                            f"{exp}, outside {fmt.weight_exp_min}..{fmt.weight_exp_max}")
+                lo, hi, mode = (0, 255, fxp.EXCITATORY) if bound > 0 else (-255, 0, fxp.INHIBITORY)
+                q = np.clip(np.rint(proj.synapse.weight * scale / 2.0 ** exp), lo, hi).astype(np.int64)
+                dense = LoihiDense(q, 8, exp, mode)
                 src_rate = rates.get(proj.source, DEFAULT_RATE)
                 fixed_rule, row = quantize_rule(rule, 2.0 ** exp / scale, proj.name, src_rate,
                                                 rates.get(pop.name, DEFAULT_RATE), seed + order[proj.name])

@@ -180,10 +180,11 @@ def check_stream_network(net: Network) -> None:
         if not isinstance(rule, LoihiLearning):
             raise NeurocompError(f"projection {proj.name!r}: plasticity {type(rule).__name__} is not in Loihi form")
         syn = proj.synapse
-        if syn.num_weight_bits != 8 or syn.sign_mode != fxp.EXCITATORY:
+        if syn.num_weight_bits != 8 or syn.sign_mode not in (fxp.EXCITATORY, fxp.INHIBITORY):
             raise NeurocompError(
-                f"projection {proj.name!r}: plastic weights must be 8-bit excitatory (Lava truncates them "
-                f"only once, before learning); got num_weight_bits={syn.num_weight_bits}, sign_mode={syn.sign_mode}")
+                f"projection {proj.name!r}: plastic weights must be 8-bit, excitatory or inhibitory (Lava "
+                f"truncates them only once, before learning); got num_weight_bits={syn.num_weight_bits}, "
+                f"sign_mode={syn.sign_mode}")
 
 
 def initial_weights(proj: Projection) -> np.ndarray:

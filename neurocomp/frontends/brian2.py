@@ -528,8 +528,6 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
 
     if weight_var is None or not gain:
         raise FrontendError(f"{s}: plastic weights must act on the target linearly, e.g. 'v_post += w'")
-    if gain < 0:
-        raise FrontendError(f"{s}: plastic inhibitory weights are not supported (excitatory 8-bit only)")
     if np.any(counts != 1):
         raise FrontendError(f"{s}: plastic Synapses must connect every pair exactly once (connect()); Lava's "
                             "LearningDense learns every entry of its matrix")
@@ -563,13 +561,14 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
         raise FrontendError(f"{s}: on_pre and on_post clip to different bounds {sorted(bounds)}")
     wmin, wmax = bounds.pop()
     if wmin != 0:
-        raise FrontendError(f"{s}: weights must be clipped to [0, wmax] (excitatory 8-bit)")
+        raise FrontendError(f"{s}: weights must be clipped to [0, wmax] (8-bit magnitudes; use '-=' on the "
+                            "target for inhibition)")
     rows = {"rule_wmax": wmax, "rule_gain": gain}
     # supervised depression: post update w - c * apre * flag_post
     if "post" in parsed and any(str(x).endswith("_post") for x in parsed["post"][0].free_symbols):
         rest, _, _, where = parsed["post"]
         flags = [x for x in rest.free_symbols if str(x).endswith("_post")]
-        if len(flags) != 1 or not pre_traces or post_traces or "pre" in parsed:
+        if len(flags) != 1 or not pre_traces or post_traces or "pre" in parsed or gain < 0:
             raise FrontendError(f"{where}: supervised depression is w = clip(w - apre * flag_post, 0, wmax) with "
                                 "one pre trace and no other weight update")
         x = _S(pre_traces[0])
@@ -585,30 +584,29 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
         return rule, rows
     x_pre = pre_traces[0] if pre_traces else None
     y_post = post_traces[0] if post_traces else None
-    apre = apost = xtar = 0.0
-    if "post" in parsed:
-        rest, _, _, where = parsed["post"]
-        if x_pre is None:
-            raise FrontendError(f"{where}: the on_post update needs a pre trace incremented on_pre")
-        c, const = _linear_in(rest, _S(x_pre), where)
-        if (const.free_symbols or not _is_number(c)) or (y_post and _S(y_post) in rest.free_symbols):
-            raise FrontendError(f"{where}: expected {weight_var} + c*{x_pre} + const")
-        apre = float(c) * increments[x_pre][1]
-        xtar = -float(const) + 0.0
-    if "pre" in parsed:
-        rest, _, _, where = parsed["pre"]
-        if y_post is None:
-            raise FrontendError(f"{where}: the on_pre update needs a post trace incremented on_post")
-        c, const = _linear_in(rest, _S(y_post), where)
-        if const != 0 or not _is_number(c):
-            raise FrontendError(f"{where}: expected {weight_var} + c*{y_post} (no constant on pre spikes)")
-        apost = float(c) * increments[y_post][1]
+
+    def split(pp, trace, other):
+        """``rest = c * trace + const`` (trace optional) -> ``(c * impulse, const)``."""
+        rest, _, _, where = parsed[pp]
+        if other and _S(other) in rest.free_symbols:
+            raise FrontendError(f"{where}: on_{pp} may use the {'post' if pp == 'pre' else 'pre'}synaptic "
+                                f"trace only, not {other!r}")
+        c, const = _linear_in(rest, _S(trace), where) if trace else (0, rest)
+        if const.free_symbols or not _is_number(const) or not _is_number(c):
+            raise FrontendError(f"{where}: expected {weight_var} + c*{trace or 'trace'} + constant")
+        return (float(c) * increments[trace][1] if trace else 0.0), float(const) + 0.0
+
+    apre, xtar_neg = split("post", x_pre, y_post) if "post" in parsed else (0.0, 0.0)
+    apost, pre_const = split("pre", y_post, x_pre) if "pre" in parsed else (0.0, 0.0)
+    xtar = -xtar_neg + 0.0
     taupre = traces[x_pre] / dt if x_pre else 1.0
     taupost = traces[y_post] / dt if y_post else 1.0
-    rule = STDP(taupre=taupre, taupost=taupost, Apre=apre * gain, Apost=apost * gain, wmax=wmax * gain,
-                wmin=0.0, xtar=xtar * gain)
-    rows.update({"rule": "pair STDP", "taupre_ms": taupre * dt * 1e3, "taupost_ms": taupost * dt * 1e3,
-                 "Apre": apre, "Apost": apost, "xtar": xtar})
+    lo_ir, hi_ir = sorted((0.0, wmax * gain))
+    rule = STDP(taupre=taupre, taupost=taupost, Apre=apre * gain, Apost=apost * gain, wmax=hi_ir, wmin=lo_ir,
+                xtar=xtar * gain, pre_const=pre_const * gain)
+    rows.update({"rule": "pair STDP" if (x_pre or y_post) else "spike-count plasticity",
+                 "taupre_ms": taupre * dt * 1e3, "taupost_ms": taupost * dt * 1e3,
+                 "Apre": apre, "Apost": apost, "xtar": xtar, "pre_const": pre_const, "inhibitory": gain < 0})
     return rule, rows
 
 
