@@ -1,9 +1,14 @@
 """The ``cpu`` target against Lava's own bit-accurate process models, at the edges of the integer ranges.
 
-Every hypothesis example is one random network run twice on the same input spikes: once by Lava's
-runtime (``LIFReset``/``Dense`` process models, ``Loihi2SimCfg(select_tag="fixed_pt")``, u/v read
-every step by Lava ``Monitor``s) and once by :func:`neurocomp.backends.sim.simulate`. Every spike
-and every u/v value must be identical.
+Every hypothesis example is one random network run on the same input spikes by Lava's runtime
+(``LIFReset``/``Dense`` process models, ``Loihi2SimCfg(select_tag="fixed_pt")``, u/v read every step
+by Lava ``Monitor``s) and by :func:`neurocomp.backends.sim.simulate` with both fixed-point engines —
+the compiled event-driven kernel (``engine="jit"``, the ``cpu`` target) and the numpy GEMM path
+(``engine="numpy"``). Every spike and every u/v value must be identical.
+
+Further down, property tests without Lava compare the two engines directly on many more random
+networks (the same edge-case networks, wide ones that exercise the kernel's unrolled row sums and
+its threads, split source blocks, extreme weight exponents).
 
 To make a handful of Lava runs count, each example packs four populations with different roles
 into one process graph:
@@ -169,6 +174,20 @@ def _params(net: Network) -> Counter:
 
 
 # ------------------------------------------------------------------------------------------ tests
+def assert_same_run(ours, theirs, net: Network, label: str):
+    """Every spike, count and u/v value of every population equal (u/v only where both probed)."""
+    for pop in net.populations:
+        name = pop.name
+        assert np.array_equal(ours.spikes[name], theirs.spikes[name]), f"{label}: spikes of {name!r} differ"
+        assert np.array_equal(ours.counts[name], theirs.counts[name]), f"{label}: counts of {name!r} differ"
+        for var in ("u", "v") if ours.states and theirs.states else ():
+            a, b = ours.states[name][var], theirs.states[name][var]
+            if not np.array_equal(a, b):
+                k, t, i = np.argwhere(a != b)[0]
+                raise AssertionError(f"{label}: {name}.{var} differs first at sample {k} step {t} neuron {i}: "
+                                     f"{a[k, t, i]} vs {b[k, t, i]}")
+
+
 @pytest.mark.slow
 def test_cpu_target_equals_lava_process_models_at_the_edges():
     events, params, examples = Counter(), Counter(), []
@@ -179,16 +198,9 @@ def test_cpu_target_equals_lava_process_models_at_the_edges():
     def check(case):
         net, spikes = case
         lava = run_lava(net, spikes, record_all=True, probe_states=True)
-        cpu = simulate(net, spikes, record=True, probe=True, target="cpu")
-        for pop in net.populations:
-            name = pop.name
-            assert np.array_equal(cpu.spikes[name], lava.spikes[name]), f"spikes of {name!r} differ"
-            for var in ("u", "v"):
-                ours, theirs = cpu.states[name][var], lava.states[name][var]
-                if not np.array_equal(ours, theirs):
-                    k, t, i = np.argwhere(ours != theirs)[0]
-                    raise AssertionError(f"{name}.{var} differs first at sample {k} step {t} neuron {i}: "
-                                         f"cpu {ours[k, t, i]} vs Lava {theirs[k, t, i]}")
+        for engine in ("jit", "numpy"):
+            cpu = simulate(net, spikes, record=True, probe=True, target="cpu", engine=engine)
+            assert_same_run(cpu, lava, net, f"{engine} vs Lava")
         events.update(edge_events(net, spikes, lava))
         params.update(_params(net))
         examples.append(1)
@@ -246,3 +258,98 @@ def test_no_wrap_fast_path_equals_full_int32_emulation_below_its_bound(seed, du,
         s2 = full.step(u2, v2, full.scaled_activation(a.astype(np.float64)))
         assert np.array_equal(s1, s2) and np.array_equal(u1, u2) and np.array_equal(v1, v2)
         assert np.all(np.abs(u1) <= 2 ** 23)
+
+
+# ------------------------------------------------- compiled event-driven kernel vs the numpy path
+def _both_engines(net, spikes, label):
+    jit = simulate(net, spikes, record=True, probe=True, engine="jit")
+    ref = simulate(net, spikes, record=True, probe=True, engine="numpy")
+    assert_same_run(jit, ref, net, label)
+    return jit
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=cases())
+def test_jit_engine_equals_numpy_engine_at_the_edges(case):
+    """The edge-case networks of the Lava test (24-bit wrap, v clip, int32 channel/InPort/a<<6 wraps,
+    every sign mode and width), many more of them: every spike, count and u/v value equal."""
+    net, spikes = case
+    _both_engines(net, spikes, "jit vs numpy")
+
+
+@st.composite
+def wide_cases(draw):
+    """Two or three layers wide enough for the kernel's 8-row unrolled sums, and enough samples
+    (> fixed_point_jit.SAMPLES_PER_TASK) to run on its thread pool; parameters at the extremes."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    sizes = [draw(st.integers(1, 300))] + [draw(st.integers(1, 70)) for _ in range(draw(st.integers(1, 2)))] + \
+        [draw(st.integers(1, 12))]
+    T, samples = draw(st.integers(1, 30)), draw(st.integers(1, 40))
+    spikes = rng.random((samples, T, sizes[0])) < draw(st.sampled_from([0.0, 0.05, 0.15, 0.5, 1.0]))
+    exps = st.one_of(st.integers(-8, 8), st.sampled_from([-40, 12, 20, 27]))
+    pops, projs = [], []
+    for d, (n_pre, n) in enumerate(zip(sizes, sizes[1:])):
+        src = "input" if d == 0 else f"l{d - 1}"
+        pops.append(Population(f"l{d}", draw(lif(n))))
+        projs.append(Projection(f"p{d}", src, f"l{d}", draw(dense(n, n_pre, exps))))
+    return Network("wide", Input("input", sizes[0]), pops, projs, pops[-1].name, T), spikes
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.slow
+@given(case=wide_cases())
+def test_jit_engine_equals_numpy_engine_on_wide_networks(case):
+    net, spikes = case
+    _both_engines(net, spikes, "jit vs numpy")
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=cases(), max_block=st.integers(1, 4))
+def test_source_blocks_summed_in_int64_change_nothing(case, max_block):
+    """The kernel cuts fan-ins above 8 million into blocks whose int32 sums cannot overflow and adds
+    the blocks in int64; with tiny blocks forced, every population must still equal the numpy path."""
+    net, spikes = case
+    ref = simulate(net, spikes, record=True, probe=True, engine="numpy")
+    emitted = {"input": spikes, **ref.spikes}
+    for pop in net.populations:
+        incoming = net.incoming(pop.name)
+        kernel = fxp.LifPopulationKernel(pop.neuron, [pr.synapse for pr in incoming], max_block=max_block)
+        assert len(kernel.blocks) - 1 > len(incoming)            # really split
+        out, counts, (u, v) = kernel.run([emitted[pr.source] for pr in incoming], probe=True)
+        assert np.array_equal(out, ref.spikes[pop.name]) and np.array_equal(counts, ref.counts[pop.name])
+        assert np.array_equal(u, ref.states[pop.name]["u"]) and np.array_equal(v, ref.states[pop.name]["v"])
+
+
+@pytest.mark.parametrize("weight_exp", [-70, -64, -63, -33, -32, -31, 24, 25, 31, 32, 33, 63, 64, 70])
+def test_extreme_weight_exponents_shift_like_numpy(weight_exp):
+    """Shifts by 32 or more (int32 channel keeps nothing of ``acc << e``) and by 64 or more (numpy's
+    defined results) give the same as the numpy path, for both signs of the accumulated sum."""
+    rng = np.random.default_rng(abs(weight_exp))
+    w = rng.integers(-256, 256, (5, 40))
+    net = Network("exp", Input("input", 40), [Population("out", LoihiLIF(5, 100, 100, 1000))],
+                  [Projection("p", "input", "out", LoihiDense(w, 8, weight_exp, fxp.MIXED))], "out", 12)
+    spikes = rng.random((3, 12, 40)) < 0.5
+    u = _both_engines(net, spikes, f"weight_exp={weight_exp}").states["out"]["u"]
+    if -63 < weight_exp < 0:
+        assert np.any(u != 0)
+    if weight_exp >= 26:   # mixed 8-bit weights are even: int32(acc << e << 6) keeps nothing
+        assert not np.any(u)
+
+
+def test_jit_engine_takes_any_spike_dtype_and_writes_into_out():
+    """Non-zero input of any dtype is a spike (Lava's bool cast); ``out`` receives the spikes."""
+    rng = np.random.default_rng(1)
+    denses = [LoihiDense(rng.integers(-100, 100, (7, 20)), 8, 0, fxp.MIXED),
+              LoihiDense(rng.integers(-100, 100, (7, 5)), 6, 2, fxp.MIXED)]
+    kernel = fxp.LifPopulationKernel(LoihiLIF(7, 300, 200, 50), denses)
+    a, b = rng.random((4, 9, 20)) < 0.3, rng.random((4, 9, 5)) < 0.3
+    spikes, counts, _ = kernel.run([a, b])
+    out = np.zeros((4, 9, 7), dtype=bool)
+    again, counts2, _ = kernel.run([a * 2.5, b.astype(np.int8) * -3], out=out)
+    assert again is out and np.array_equal(out, spikes) and np.array_equal(counts, counts2)
+    assert np.array_equal(counts, spikes.sum(axis=1)) and spikes.any()
+    with pytest.raises(ValueError):
+        kernel.run([a])                              # 20 source neurons, the kernel expects 25

@@ -8,10 +8,18 @@ window step ``t`` what depth ``d-1`` emitted at its window step ``t``. So per sa
 simply evaluated step by step, layer by layer — and samples are independent, which is what lets this
 simulator run a whole batch at once and still equal Lava spike for spike.
 
-It also means there is no feedback within a sample, so the simulator goes *layer-major*: each
-projection's activations for all samples of a batch and all timesteps are one big GEMM (exact, see
-:mod:`neurocomp.fixed_point`), then each population's neurons step through time vectorised over
-``[batch, n]``, then the next layer. Per-step Python work is a dozen numpy calls per population.
+It also means there is no feedback within a sample, so the simulator goes *layer-major*: one
+population at a time over all samples of a batch and all timesteps, then the next layer. Spike trains
+are kept sample-major, ``[batch, steps, n]``.
+
+* Fixed point (the ``cpu`` target), ``engine="jit"`` (default): one compiled, event-driven call per
+  population (:class:`neurocomp.fixed_point.LifPopulationKernel`: integer sums of the weight rows
+  of the sources that spiked, fused with the LIF update, parallel over samples).
+* Fixed point, ``engine="numpy"``: the reference path the compiled one is tested against — each
+  projection's activations for all samples and steps are one big float GEMM (exact by a proven
+  bound, see :mod:`neurocomp.fixed_point`), then the neurons step through time vectorised over
+  ``[batch, n]``.
+* Float (Lava's float LIF): the numpy path, in float64.
 """
 from __future__ import annotations
 
@@ -93,11 +101,32 @@ def _batch_size(net: Network, steps: int, requested: Optional[int]) -> int:
     return max(1, CHUNK_ELEMENTS // (steps * widest))
 
 
-class _FloatPopulation:
+class _SteppedPopulation:
+    """A population run as one batched activation per projection, then a numpy loop over steps."""
+
+    size: int
+
+    def run(self, emitted, probe: bool, out=None):
+        """``(spikes [b, steps, n], counts [b, n], {"u", "v"}: [b, steps, n] or None)``, sample-major.
+
+        ``out``: where the spikes go too (a ``[b, steps, n]`` array), if given.
+        """
+        act = self.activation(emitted).transpose(1, 0, 2)          # [steps, b, n] view
+        steps, b = act.shape[:2]
+        probed = {k: np.empty((steps, b, self.size)) for k in ("u", "v")} if probe else None
+        spikes = _run_population(self, act, self.size, probed).transpose(1, 0, 2)
+        if out is not None:
+            out[...] = spikes
+        return spikes, spikes.sum(axis=1), (
+            {k: x.transpose(1, 0, 2) for k, x in probed.items()} if probe else None)
+
+
+class _FloatPopulation(_SteppedPopulation):
     """Lava's float LIF (``PyLifModelFloat``) in float64, same operation order."""
 
     def __init__(self, pop, incoming):
         self.neuron = pop.neuron
+        self.size = pop.size
         self.weights = [(proj.source, np.ascontiguousarray(proj.synapse.weight.T)) for proj in incoming]
 
     def activation(self, emitted):
@@ -118,10 +147,11 @@ class _FloatPopulation:
         return s_out
 
 
-class _FixedPopulation:
-    """Lava's bit-accurate Dense + LIF through :mod:`neurocomp.fixed_point`'s exact kernels."""
+class _FixedPopulationNumpy(_SteppedPopulation):
+    """Lava's bit-accurate Dense + LIF through :mod:`neurocomp.fixed_point`'s exact numpy kernels."""
 
     def __init__(self, pop, incoming):
+        self.size = pop.size
         self.dense = [(proj.source, fxp.DenseKernel(proj.synapse)) for proj in incoming]
         kernels = [k for _, k in self.dense]
         self.lif = fxp.LifKernel(pop.neuron, activation_bound=sum(k.bound for k in kernels))
@@ -133,6 +163,21 @@ class _FixedPopulation:
 
     def step(self, u, v, act_t, s_out):
         return self.lif.step(u, v, act_t, s_out)
+
+
+class _FixedPopulationJit:
+    """Lava's bit-accurate Dense + LIF as one compiled, event-driven kernel per population."""
+
+    def __init__(self, pop, incoming):
+        self.sources = [proj.source for proj in incoming]
+        self.kernel = fxp.LifPopulationKernel(pop.neuron, [proj.synapse for proj in incoming])
+
+    def run(self, emitted, probe: bool, out=None):
+        spikes, counts, uv = self.kernel.run([emitted(s) for s in self.sources], probe=probe, out=out)
+        return spikes, counts, (dict(zip(("u", "v"), uv)) if probe else None)
+
+
+FIXED_ENGINES = {"jit": _FixedPopulationJit, "numpy": _FixedPopulationNumpy}
 
 
 def _run_population(model, act, size, states=None):
@@ -154,14 +199,18 @@ def _run_population(model, act, size, states=None):
 
 
 def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: bool = False,
-             target: str = "sim", batch_size: Optional[int] = None) -> RunResult:
+             target: str = "sim", batch_size: Optional[int] = None, engine: str = "jit") -> RunResult:
     """Run input spike trains ``[samples, timesteps, n_in]`` through ``net``.
 
     Float networks (:class:`LIF`/:class:`Dense`) use Lava's float LIF semantics in float64; fixed-point
     ones (:class:`LoihiLIF`/:class:`LoihiDense`) Lava's bit-accurate integer semantics (input spikes
     are binarised, as Lava's ``Dense`` casts them to bool). ``batch_size`` samples run at once
     (default: as many as keep one population's activations near :data:`CHUNK_ELEMENTS`).
+    ``engine`` picks the fixed-point implementation (module docstring): ``"jit"`` or ``"numpy"``;
+    both are bit-exact to Lava.
     """
+    if engine not in FIXED_ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {sorted(FIXED_ENGINES)}")
     spikes_in = np.asarray(spikes_in)
     n_samples, steps, n_in = spikes_in.shape
     if n_in != net.input.size:
@@ -173,7 +222,7 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
         if isinstance(p.neuron, LIF) and all(isinstance(pr.synapse, Dense) for pr in incoming):
             models[p.name] = _FloatPopulation(p, incoming)
         elif isinstance(p.neuron, LoihiLIF) and all(isinstance(pr.synapse, LoihiDense) for pr in incoming):
-            models[p.name] = _FixedPopulation(p, incoming)
+            models[p.name] = FIXED_ENGINES[engine](p, incoming)
         else:
             raise NeurocompError(
                 f"population {p.name!r}: unsupported mix {type(p.neuron).__name__} with "
@@ -188,26 +237,17 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
     chunk = _batch_size(net, steps, batch_size)
     for lo in range(0, n_samples, chunk):
         hi = min(lo + chunk, n_samples)
-        # time-major inside ([steps, batch, n]: every step's slice is contiguous for the LIF update),
-        # except the input, which stays sample-major: its GEMM then reads contiguous rows, and only
-        # the (much narrower) activations it produces are seen through a transposed view
-        trains_tm = {}
+        trains_sm = {}      # population -> spikes [batch, steps, n] (sample-major, maybe a view)
 
         def emitted(source):
-            return spikes_in[lo:hi] if source == net.input.name else trains_tm[source]
+            return spikes_in[lo:hi] if source == net.input.name else trains_sm[source]
 
         for p in order:
-            act = models[p.name].activation(emitted)
-            if net.incoming(p.name)[0].source == net.input.name:   # (layer_order: all sources at one depth)
-                act = act.transpose(1, 0, 2)                            # [steps, b, n] view
-            probed = ({k: np.empty((steps, hi - lo, p.size)) for k in ("u", "v")} if probe else None)
-            out = _run_population(models[p.name], act, p.size, probed)
-            trains_tm[p.name] = out
-            counts[p.name][lo:hi] = out.sum(axis=0)
-            if record:
-                trains[p.name][lo:hi] = out.transpose(1, 0, 2)
+            out, counts[p.name][lo:hi], probed = models[p.name].run(
+                emitted, probe, out=trains[p.name][lo:hi] if record else None)
+            trains_sm[p.name] = out
             if probe:
                 for k in ("u", "v"):
-                    states[p.name][k][lo:hi] = probed[k].transpose(1, 0, 2)
+                    states[p.name][k][lo:hi] = probed[k]
     return RunResult(target=target, output=net.output, counts=counts, spikes=trains, states=states,
                      input_spikes=spikes_in if record else None)
