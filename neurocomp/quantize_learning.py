@@ -229,8 +229,11 @@ def quantize_stream_network(net: Network, fmt: FixedPointFormat, calibration_str
     if run is None:
         from neurocomp.backends.learning import run_stream as run
     uv_max = 2 ** (fmt.uv_bits - 1) - 1
+    # third-factor rules calibrate with their teacher off (no supervised depression yet)
+    silent = {p.name: np.zeros((len(calibration_stream), p.synapse.shape[0]), dtype=np.int64)
+              for p in net.projections if isinstance(p.plasticity, SupervisedDepression)}
     for attempt in range(6):
-        res = run(q.fixed, calibration_stream, probe_peaks=True)
+        res = run(q.fixed, calibration_stream, teacher=silent, probe_peaks=True)
         ok = attempt > 0
         for name, trains in res.spikes.items():
             rates[name] = max(float(trains.mean(axis=0).max()), 1e-3)

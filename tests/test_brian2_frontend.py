@@ -224,6 +224,7 @@ def test_unsupported_constructs_fail_with_one_line_naming_object(tmp_path, case)
         assert needle in msg, msg
 
 
+@pytest.mark.slow  # runs Brian2 (or a subprocess)
 def test_cli_exit_code_2_and_no_build_dir(tmp_path):
     body, _ = REFUSALS["izhikevich"]
     _script(tmp_path, HEADER + textwrap.indent(textwrap.dedent(body), "    "))

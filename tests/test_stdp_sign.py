@@ -31,6 +31,7 @@ def _dw(q, result):
     return (result.weights["stdp"] - q.fixed.projections[0].synapse.weight) * q.rules[0]["weight_lsb"]
 
 
+@pytest.mark.slow  # runs Brian2 (or a subprocess)
 @pytest.mark.parametrize("lag", [1, 3, 10])
 def test_pair_sign_on_cpu_matches_brian2(lag):
     stream, q, dw_brian2 = _pair(lag=lag)
@@ -41,6 +42,7 @@ def test_pair_sign_on_cpu_matches_brian2(lag):
     assert dw_cpu[0, :2] == pytest.approx(dw_brian2[0, :2], rel=0.10)
 
 
+@pytest.mark.slow  # runs Brian2 (or a subprocess)
 def test_longer_lag_changes_less():
     changes = [np.abs(_dw(q, run_stream(q.fixed, s))[0, :2]) for s, q, _ in (_pair(lag=2), _pair(lag=12))]
     assert (changes[0] > changes[1]).all()
