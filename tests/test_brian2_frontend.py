@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 FEEDFORWARD = """
 from brian2 import *
+from brian2 import seed as seed_brian2
 import numpy as np
 
 tau_m = 20 * ms
@@ -27,8 +28,9 @@ v_rest = -65 * mV
 v_reset = -65 * mV
 v_th = -55 * mV
 
-def build(steps=300, rate=0.05, seed=1, n_in=40, n_hid=30, n_out=10, method="exact"):
+def build(steps=300, rate=0.05, seed=1, n_in=40, n_hid=30, n_out=10, method="exact", w_out=0.7):
     defaultclock.dt = 1 * ms
+    seed_brian2(seed)                      # connect(p=...) draws from Brian2's generator
     rng = np.random.default_rng(seed)
     k, i = np.nonzero(rng.random((steps, n_in)) < rate)
     inp = SpikeGeneratorGroup(n_in, i, k * defaultclock.dt, name="inp")
@@ -44,7 +46,7 @@ def build(steps=300, rate=0.05, seed=1, n_in=40, n_hid=30, n_out=10, method="exa
     s1.w = rng.normal(6, 6, len(s1)) * mV
     s2 = Synapses(hid, out, "w : volt", on_pre="v_post += w", name="hid_out")
     s2.connect()
-    s2.w = rng.normal(1.0, 1.0, len(s2)) * mV
+    s2.w = rng.normal(w_out, 1.0, len(s2)) * mV
     return [inp, hid, out, s1, s2]
 """
 
@@ -114,10 +116,13 @@ def test_brian2_float_vs_lava_fixed_point_spike_counts(tmp_path):
     q = quantize_stream_network(m.network, FixedPointFormat.from_descriptor(load_descriptor("loihi2")), stream)
     lava = run_stream_lava(q.fixed, stream)
     cpu = run_stream(q.fixed, stream)
-    for pop in ("hid", "out"):
+    # current-based 'hid' matches in totals too; voltage-only 'out' fires more on Loihi: Brian2 applies
+    # a spike's jump after the threshold and resets after it, so a jump arriving in a step where the
+    # neuron fires is lost; Lava delivers it one step later, after the reset (module docstring)
+    for pop, ratio in (("hid", (0.9, 1.1)), ("out", (0.9, 1.5))):
         a, b = ref[pop].sum(axis=0), lava.spikes[pop].sum(axis=0)
         assert a.sum() > 50 and np.corrcoef(a, b)[0, 1] >= 0.95, (pop, a, b)
-        assert 0.8 <= b.sum() / a.sum() <= 1.25, (pop, a.sum(), b.sum())
+        assert ratio[0] <= b.sum() / a.sum() <= ratio[1], (pop, a.sum(), b.sum())
         assert np.array_equal(cpu.spikes[pop], lava.spikes[pop])
 
 

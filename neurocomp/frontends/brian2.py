@@ -31,6 +31,11 @@ What maps, and how (one Brian2 step ``dt`` = one Loihi step):
   :class:`neurocomp.ir.STDP`; ``w = clip(w - apre * flag_post, wmin, wmax)`` on_post with a
   postsynaptic teacher variable -> :class:`neurocomp.ir.SupervisedDepression`.
 
+One difference remains by construction: Brian2 resets a neuron *after* its synapses act, so a
+``v`` jump arriving in a step where the target fires is lost, while Lava delivers it one step later,
+after the reset. Voltage-only targets firing at high rates therefore fire somewhat more on Loihi;
+current-based targets are unaffected (the reset leaves the current alone in both).
+
 Everything else — Izhikevich, Hodgkin-Huxley, conductance-based synapses, adaptive thresholds,
 delays, summed variables, subgroups — is refused with one line naming the object and the construct.
 """
