@@ -363,9 +363,10 @@ class LifPopulationKernel:
       fan-in below ``2**55``). Realistic fan-ins (up to 8 million) are a single block.
     * **everything after it** — the weight-exponent shift, every int32 wrap-around Lava's int32
       arrays can make (Dense channel, InPort sum, ``a << 6``, the ``u`` and ``v`` sums), the
-      sign-magnitude decay (``|u * keep| < 2**31 * 2**12``), the 24-bit wrap of ``u``, the clip of
-      ``v``, threshold and reset — is int64 arithmetic applied unconditionally: no bound to prove,
-      no branch on what a network can reach.
+      sign-magnitude decay, the 24-bit wrap of ``u``, the clip of ``v``, threshold and reset — is
+      integer arithmetic modulo 2**32 exactly where Lava's is, applied unconditionally: no bound to
+      prove, no branch on what a network can reach. The decay's 44-bit product is split into two
+      int32 products, an exact identity (:func:`neurocomp.fixed_point_jit._decay`).
 
     Cost per sample-step: about ``(spiking sources) * n`` integer additions plus an ``n_pre`` scan,
     instead of ``n_pre * n`` multiply-adds. The first call in a fresh environment compiles the
@@ -380,6 +381,9 @@ class LifPopulationKernel:
             raise ValueError("a population needs at least one incoming projection")
         if max_block is not None:          # smaller blocks: lets tests exercise the int64 block sums
             self.max_block = int(max_block)
+        for name in ("du", "dv"):
+            if not 0 <= getattr(neuron, name) < DECAY_UNITY:
+                raise ValueError(f"{name}={getattr(neuron, name)}: Loihi decays are 12-bit (0..4095)")
         self.neuron = neuron
         weights = [effective_weights(d) for d in denses]
         for d, w in zip(denses, weights):
@@ -399,8 +403,10 @@ class LifPopulationKernel:
         self.weight_exps = np.array([d.weight_exp for d in denses], dtype=np.int64)
         self.keep_u = DECAY_UNITY - (neuron.du + DS_OFFSET)
         self.keep_v = DECAY_UNITY - (neuron.dv + DM_OFFSET)
-        self.bias = np.ascontiguousarray(effective_bias(neuron), dtype=np.int64)
-        self.threshold = neuron.vth << VTH_SHIFT
+        # Lava adds the bias in int32, and v (clipped to 24 bits) compares the same with any
+        # threshold beyond int32 as with the int32 bound
+        self.bias = np.ascontiguousarray(wrap_int32(effective_bias(neuron)), dtype=np.int32)
+        self.threshold = int(np.clip(neuron.vth << VTH_SHIFT, -INT32_LIMIT, INT32_LIMIT - 1))
 
     def run(self, sources: Sequence[np.ndarray], probe: bool = False, out: Optional[np.ndarray] = None):
         """``(spikes [samples, steps, n] bool, counts [samples, n] int64, (u, v) int64 or None)``.

@@ -5,11 +5,15 @@ semantics and their sources in Lava are documented in :mod:`neurocomp.fixed_poin
 Import it through that class: importing numba costs ~0.5 s, which the CLI pays only when a
 fixed-point network is simulated.
 
-Everything here is integer arithmetic — int32 accumulators over source blocks small enough that no
-sum of their weights can leave int32, int64 for everything else — so it is exact by construction:
-no float bound is involved. Lava's int32
-wrap-arounds are written out as two's-complement wraps wherever Lava's int32 arrays could wrap,
-whether or not a given network can ever reach them.
+Everything here is integer arithmetic, exact by construction (no float bound is involved):
+
+* dot products: int32 accumulators over source blocks small enough that no sum of their weights
+  can leave int32 (the caller sizes the blocks), blocks added in int64;
+* the Dense channel, InPort sum and LIF: Lava computes them in int32 numpy arrays, i.e. modulo
+  2**32; so do we, in int32 lanes (numba's int32 casts truncate: two's-complement wrap-around),
+  wherever Lava's arrays could wrap, whether or not a given network can ever reach that. The one
+  wider intermediate, Lava's int64 decay product ``u * keep`` (up to 2**43), is split exactly into
+  int32 pieces (:func:`_decay`).
 
 Numba caches the machine code next to this file (``__pycache__``); when that is not writable it
 uses its user-wide cache, and :func:`neurocomp.fixed_point._jit_module` points ``NUMBA_CACHE_DIR``
@@ -17,41 +21,48 @@ to a temporary directory when neither is.
 """
 from __future__ import annotations
 
-import numpy as np
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from numba import config, njit
 
-MAX_UV = 2 ** 23           # fixed_point.MAX_UV (not imported: numba freezes globals at compile time anyway)
+MAX_UV = 2 ** 23           # fixed_point.MAX_UV: u and v are 24-bit
 UV_RANGE = 2 ** 24
 DECAY_SHIFT = 12
+DECAY_MASK = 2 ** DECAY_SHIFT - 1
 ACT_SHIFT = 6
-MASK32 = 0xFFFFFFFF
-SIGN32 = 0x80000000
 
 
 @njit(inline="always")
-def _wrap32(x):
-    """Two's-complement int32 wrap of an int64 (sign-extend the low 32 bits)."""
-    return ((x & MASK32) ^ SIGN32) - SIGN32
+def _i32(x):
+    """Two's-complement wrap to int32 (numba's integer cast truncates)."""
+    return np.int32(x)
 
 
 @njit(inline="always")
 def _decay(x, keep):
-    """Lava's ``sign(x*keep) * (|x*keep| >> 12)`` in int64 (``|x| < 2**31``, ``keep <= 4096``: no overflow)."""
-    p = x * keep
-    return (p + ((p >> 63) & (2 ** DECAY_SHIFT - 1))) >> DECAY_SHIFT   # rounds toward zero: the same
+    """Lava's ``sign(x * keep) * (|x * keep| >> 12)`` for int32 ``x``, ``0 <= keep <= 4096``, in int32.
+
+    With ``|x| = h * 4096 + l`` (``0 <= l < 4096``): ``|x| * keep >> 12 = h * keep + (l * keep >> 12)``
+    exactly, and both products fit int32 as long as ``h * keep < 2**31`` — true for ``|x| < 2**31``
+    when ``keep <= 4095`` (the current: ``keep = 4095 - du``) and for ``|x| < 2**23`` when
+    ``keep = 4096`` (the voltage, clipped to 24 bits). ``|u| < 2**31`` always: after Lava's 24-bit
+    wrap, ``u >= -2**31 + 2**24``.
+    """
+    ax = _i32(abs(x))
+    m = _i32(_i32((ax >> DECAY_SHIFT) * keep) + _i32(_i32((ax & DECAY_MASK) * keep) >> DECAY_SHIFT))
+    return _i32(-m) if x < 0 else m
 
 
 @njit(inline="always")
-def _add_message(a, acc, weight_exp, first):
-    """Add what one Dense sends over its int32 channel, ``wrap32(acc << e)`` or ``wrap32(acc >> -e)``,
-    to the InPort's int32 sum ``a`` (``first``: set it).
+def _add_message(a, dot, weight_exp, first):
+    """Add what one Dense sends over its int32 channel, ``acc << e`` or ``acc >> -e`` cut to int32, to
+    the InPort's int32 sum ``a`` (``first``: set it instead).
 
-    ``acc`` holds the exact dot products (int64). numpy (which Lava uses) gives 0 for a left shift by 64 or
-    more and the sign for a right shift by 64 or more; the low 32 bits of ``acc << e`` are 0 for any
-    ``e >= 32``. One loop per case, so the branch on ``e`` stays out of the neuron loop.
+    ``dot`` holds the exact int64 dot products. numpy (which Lava uses) gives 0 for a left shift by
+    64 or more and the sign for a right shift by 64 or more; the low 32 bits of ``acc << e`` are 0
+    for any ``e >= 32``. One loop per case keeps the branch on ``e`` out of the neuron loops.
     """
     n = a.shape[0]
     if first:
@@ -60,44 +71,45 @@ def _add_message(a, acc, weight_exp, first):
         return
     if weight_exp >= 0:
         for j in range(n):
-            a[j] = _wrap32(a[j] + _wrap32(acc[j] << weight_exp))
+            a[j] = _i32(a[j] + _i32(dot[j] << weight_exp))
     else:
         shift = min(-weight_exp, 63)
         for j in range(n):
-            a[j] = _wrap32(a[j] + _wrap32(acc[j] >> shift))
+            a[j] = _i32(a[j] + _i32(dot[j] >> shift))
 
 
 @njit(cache=True, nogil=True, fastmath=False)
 def _run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
                         threshold, out, counts, probe, u_out, v_out):
-    """One LIF population over all samples and steps, from its sources' spikes.
+    """One LIF population over samples and steps, from its sources' spikes.
 
     spikes      bool ``[samples, steps, n_pre]``: the sources of every incoming projection, side by side
     blocks      int64 ``[B+1]``: source block ``b`` is ``spikes[..., blocks[b]:blocks[b+1]]``; any sum of
-                its weights fits int32 (the caller sizes the blocks)
+                its weights fits int32
     projection_blocks  int64 ``[P+1]``: projection ``p`` is blocks ``projection_blocks[p]`` to ``[p+1]``
     weights     int16 ``[n_pre, n]``: effective weights (``|w| <= 256``), transposed: one row per source
     weight_exps int64 ``[P]``
-    keep_u/v    ``4096 - (du + 1)`` and ``4096 - dv``
-    bias        int64 ``[n]`` effective bias; ``threshold`` = ``vth << 6``
+    keep_u/v    int32 ``4095 - du`` and ``4096 - dv``
+    bias        int32 ``[n]``: effective bias, wrapped to int32 (Lava adds it in int32)
+    threshold   int32 ``vth << 6`` clamped to int32 (the same comparisons with a 24-bit ``v``)
     out         bool ``[samples, steps, n]`` (written); ``counts`` int64 ``[samples, n]`` (written)
     u_out/v_out int64 ``[samples, steps, n]``, written when ``probe`` (u/v at the end of each step,
                 after the reset)
 
-    Each sample starts from ``u = v = 0`` (its own window). Per step and
-    block, only the rows of the sources that spiked are added (event-driven), eight rows per pass
-    over the int32 accumulator (their sum, at most ``8 * 256`` in magnitude, is exact in any
-    width); a projection's blocks are summed in int64; then the LIF update. The loops are split so
-    that LLVM vectorises each one (a bool store or a branch on a loop-invariant inside the neuron
-    loop stops it).
+    Each sample starts from ``u = v = 0`` (its own window). Per step and block, only the rows of
+    the sources that spiked are added (event-driven), eight rows per pass over the int32
+    accumulator (their sum, at most ``8 * 256`` in magnitude, is exact in int16); a projection's
+    blocks are summed in int64; then the LIF update in int32 lanes. The loops are split so that
+    LLVM vectorises each one (a bool store or a branch on a loop invariant inside a neuron loop
+    stops it).
     """
     n_samples, n_steps, n_pre = spikes.shape
     n = weights.shape[1]
     n_proj = weight_exps.shape[0]
     for k in range(n_samples):
-        u = np.zeros(n, np.int64)
-        v = np.zeros(n, np.int64)
-        a = np.zeros(n, np.int64)
+        u = np.zeros(n, np.int32)
+        v = np.zeros(n, np.int32)
+        a = np.zeros(n, np.int32)
         dot = np.zeros(n, np.int64)
         acc = np.zeros(n, np.int32)
         events = np.empty(n_pre, np.int64)
@@ -138,13 +150,13 @@ def _run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps,
                 _add_message(a, dot, weight_exps[p], p == 0)
             for j in range(n):
                 # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
-                uu = _wrap32(_decay(u[j], keep_u) + _wrap32(a[j] << ACT_SHIFT))
-                uu = uu - UV_RANGE if uu > MAX_UV else uu
-                uu = uu + UV_RANGE if uu <= -MAX_UV else uu
+                uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
+                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
                 # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
-                vv = _wrap32(_decay(v[j], keep_v) + uu + bias[j])
+                vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
                 u[j] = uu
-                v[j] = min(max(vv, 1 - MAX_UV), MAX_UV - 1)
+                v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
             o = out[k, t]
             for j in range(n):            # spike where v > vth << 6, reset v there
                 fired = v[j] > threshold
@@ -159,35 +171,30 @@ def _run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps,
 
 # Samples run in parallel on Python threads, each calling the compiled kernel (which releases the
 # GIL) on a slice of samples; slices are dealt out as threads free up, so a thread that shares its
-# core with another process does not hold the others back. (numba's own parallel=True would compile
-# ~4x slower, and its thread pool fixes multiprocessing's start method, which Lava sets itself.)
+# core with another process does not hold the others back. (numba's own parallel=True compiles ~4x
+# slower, and starting its thread pool fixes multiprocessing's start method, which Lava sets itself.)
 SAMPLES_PER_TASK = 8
 THREADS = max(1, min(config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
 _pool = None
 
 
-def run_lif_population(spikes, *params_and_outputs):
-    """:func:`_run_lif_population` over all samples, :data:`SAMPLES_PER_TASK` at a time on :data:`THREADS` threads.
-
-    ``params_and_outputs``: the kernel's other arguments in order; ``out``, ``counts``, ``u_out``
-    and ``v_out`` (indices 8, 9, 11, 12 of them) are sliced along samples with ``spikes``.
-    """
+def run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
+                       threshold, out, counts, probe, u_out, v_out):
+    """:func:`_run_lif_population` over all samples, :data:`SAMPLES_PER_TASK` at a time on :data:`THREADS` threads."""
     global _pool
+    params = (blocks, projection_blocks, weights, weight_exps, np.int32(keep_u), np.int32(keep_v), bias,
+              np.int32(threshold))
     n = spikes.shape[0]
-    rest = list(params_and_outputs)
     if THREADS == 1 or n <= SAMPLES_PER_TASK:
-        _run_lif_population(spikes, *rest)
+        _run_lif_population(spikes, *params, out, counts, probe, u_out, v_out)
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-lif")
 
     def task(lo):
         hi = min(lo + SAMPLES_PER_TASK, n)
-        sliced = list(rest)
-        for i in (8, 9, 11, 12):
-            if sliced[i].shape[0]:            # u_out/v_out are empty when not probed
-                sliced[i] = sliced[i][lo:hi]
-        _run_lif_population(spikes[lo:hi], *sliced)
+        u_part, v_part = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
+        _run_lif_population(spikes[lo:hi], *params, out[lo:hi], counts[lo:hi], probe, u_part, v_part)
 
     for _ in _pool.map(task, range(0, n, SAMPLES_PER_TASK)):
         pass

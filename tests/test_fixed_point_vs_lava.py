@@ -353,3 +353,29 @@ def test_jit_engine_takes_any_spike_dtype_and_writes_into_out():
     assert np.array_equal(counts, spikes.sum(axis=1)) and spikes.any()
     with pytest.raises(ValueError):
         kernel.run([a])                              # 20 source neurons, the kernel expects 25
+
+
+def test_int32_decay_equals_lavas_int64_product_at_the_extremes():
+    """The kernel's decay splits Lava's 44-bit ``u * keep`` into int32 pieces: equal to Lava's
+    ``sign(p) * (|p| >> 12)`` in int64 for every keep and |u| up to 2**31 - 2**24 (the most a wrapped
+    u can hold), v up to the 24-bit clip with keep = 4096 — edges and random values."""
+    from numba import njit
+
+    from neurocomp.fixed_point_jit import _decay
+
+    @njit
+    def decay_all(x, keep, out):
+        for i in range(x.shape[0]):
+            out[i] = _decay(x[i], keep)
+
+    rng = np.random.default_rng(0)
+    u_max, v_max = 2 ** 31 - 2 ** 24, M23 - 1
+    edges = np.array([0, 1, 4095, 4096, 4097, M23 - 1, M23, 2 ** 24, 2 ** 30, u_max - 1, u_max], dtype=np.int64)
+    u = np.concatenate([edges, -edges, rng.integers(-u_max, u_max + 1, 20000)]).astype(np.int32)
+    v = np.concatenate([edges[edges <= v_max], -edges[edges <= v_max],
+                        rng.integers(-v_max, v_max + 1, 20000)]).astype(np.int32)
+    for x, keeps in ((u, [0, 1, 2, 2047, 3071, 4094, 4095]), (v, [0, 1, 3584, 4095, 4096])):
+        for keep in keeps:
+            out = np.empty_like(x)
+            decay_all(x, np.int32(keep), out)
+            assert np.array_equal(out, _lava_decay(x, keep)), f"keep={keep}"
