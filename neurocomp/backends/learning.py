@@ -227,6 +227,7 @@ def run_stream(net: Network, spikes_in: np.ndarray, teacher: Optional[Dict[str, 
     record = [p.name for p in pops] if record is None else list(record)
     trains = {name: np.zeros((steps, net.population(name).size), dtype=bool) for name in record}
     incoming = {p.name: net.incoming(p.name) for p in pops}
+    plastic = {p.name: p for p in net.projections if p.name in engines}
     emitted = {net.input.name: np.zeros(n_in, dtype=bool)}
     peaks = {p.name: [0, 0] for p in pops}
     for t in range(1, steps + 1):
@@ -247,7 +248,7 @@ def run_stream(net: Network, spikes_in: np.ndarray, teacher: Optional[Dict[str, 
                     a = a + fxp.shift_activation(weights[proj.name][:, s].sum(axis=1), proj.synapse.weight_exp)
             buffered[p.name] = a
         for name, eng in engines.items():
-            proj = next(pr for pr in net.projections if pr.name == name)
+            proj = plastic[name]
             y2 = teacher[name][t - 1] if eng.rule.third_factor else None
             weights[name] = eng.step(t, weights[name], emitted[proj.source], emitted[proj.target], y2)
         for name in record:
