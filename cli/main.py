@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from neurocomp.errors import EXIT_USER_ERROR, NeurocompError
+from neurocomp.errors import NeurocompError
 
 
 class _Group(click.Group):

@@ -36,7 +36,6 @@ in the default placement.
 from __future__ import annotations
 
 import math
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ import yaml
 from neurocomp import fixed_point as fxp
 from neurocomp.backends.sim import layer_order, simulate
 from neurocomp.errors import NeurocompError, TargetError
-from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network
+from neurocomp.ir import Dense, LoihiDense, LoihiLIF, Network
 
 # ------------------------------------------------------------------------------- device tables
 NEUROMORPHIC, CONVENTIONAL = "neuromorphic", "conventional"

@@ -35,7 +35,7 @@ from neurocomp.encoding import encode
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.io import atomic_directory, atomic_write_json
 from neurocomp.ir import Network, save_network
-from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL, quantize_stream_network
+from neurocomp.quantize_learning import quantize_stream_network
 
 LEARNING_TARGETS = ("cpu", "loihi-sim")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from neurocomp.errors import SpecError
 

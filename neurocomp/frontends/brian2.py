@@ -41,10 +41,8 @@ delays, summed variables, subgroups — is refused with one line naming the obje
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -52,7 +50,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from neurocomp.errors import FrontendError
-from neurocomp.ir import (LIF, STDP, Dense, Input, LatencyEncoding, Network, Population, Projection,
+from neurocomp.frontends.user_code import import_user_file
+from neurocomp.ir import (LIF, STDP, Dense, Input, Network, Population, Projection,
                           RateEncoding, SupervisedDepression)
 
 # ------------------------------------------------------------------------------------- loading
@@ -69,23 +68,7 @@ def _b2():
 
 def load_script(path: Path):
     """Import the user's script as a module (its globals are Brian2's run namespace)."""
-    path = Path(path)
-    name = f"_neurocomp_brian2_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise FrontendError(f"{path}: cannot import as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    except FrontendError:
-        raise
-    except Exception as e:
-        raise FrontendError(f"{path}: error while importing: {type(e).__name__}: {e}") from None
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
+    return import_user_file(path)
 
 
 def _collect(result, where: str) -> list:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from torch import nn
 
 from neurocomp import nn as ncnn
 from neurocomp.errors import FrontendError
+from neurocomp.frontends.user_code import import_user_file
 from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection
 
 _NOOPS = (nn.Flatten, nn.Identity, nn.Dropout)
@@ -32,18 +32,7 @@ def load_factory(factory: str, base_dir: Path):
     """``path/to/file.py:fn`` (relative to ``base_dir``) or ``package.module:fn`` -> the callable."""
     target, fn_name = factory.split(":", 1)
     if target.endswith(".py"):
-        path = Path(target) if Path(target).is_absolute() else base_dir / target
-        mod_name = f"_neurocomp_user_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise FrontendError(f"{path}: cannot import as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        sys.path.insert(0, str(path.parent))
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(str(path.parent))
+        module = import_user_file(Path(target) if Path(target).is_absolute() else base_dir / target)
     else:
         try:
             module = importlib.import_module(target)
