@@ -25,13 +25,46 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from llvmlite import ir
 from numba import config, njit
+from numba.extending import intrinsic
 
 MAX_UV = 2 ** 23           # fixed_point.MAX_UV: u and v are 24-bit
 UV_RANGE = 2 ** 24
 DECAY_SHIFT = 12
 DECAY_MASK = 2 ** DECAY_SHIFT - 1
 ACT_SHIFT = 6
+BYTES_TO_BITS = np.uint64(0x0102040810204080)   # ((w * this) >> 56) bit j = byte j of w, for 0/1 bytes
+
+
+@intrinsic
+def _ctz(typingctx, x):
+    """Trailing zero bits of an integer (LLVM ``cttz``)."""
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+    return x(x), codegen
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Set bits of an integer (LLVM ``ctpop``)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return x(x), codegen
+
+
+@njit(inline="always")
+def _spike_bits(words, g, stop, before):
+    """Spikes of up to 64 sources (``words[g:min(g + 8, stop)]``, 8 bool bytes each) as bits, and which
+    of them differ from ``before`` (the same sources one step earlier)."""
+    spiked = np.uint64(0)
+    changed = np.uint64(0)
+    for w in range(g, min(g + 8, stop)):
+        sh = np.uint64(8 * (w - g))
+        x = words[w]
+        spiked |= ((x * BYTES_TO_BITS) >> np.uint64(56)) << sh
+        changed |= (((x ^ before[w]) * BYTES_TO_BITS) >> np.uint64(56)) << sh
+    return spiked, changed
 
 
 @njit(inline="always")
@@ -78,14 +111,34 @@ def _add_message(a, dot, weight_exp, first):
             a[j] = _i32(a[j] + _i32(dot[j] >> shift))
 
 
+@njit(inline="always")
+def _add_rows(acc, weights, events, start, stop, sign):
+    """``acc += sign * sum(weights[events[start:stop]])``, eight rows per pass over ``acc`` (their sum,
+    at most ``8 * 256`` in magnitude, is exact in int16); int32 wrap-around like Lava's."""
+    n = acc.shape[0]
+    q = start
+    while q + 8 <= stop:
+        r0, r1, r2, r3 = weights[events[q]], weights[events[q + 1]], weights[events[q + 2]], weights[events[q + 3]]
+        r4, r5, r6, r7 = weights[events[q + 4]], weights[events[q + 5]], weights[events[q + 6]], weights[events[q + 7]]
+        for j in range(n):
+            acc[j] += sign * np.int16(((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j])))
+        q += 8
+    while q < stop:
+        r0 = weights[events[q]]
+        for j in range(n):
+            acc[j] += sign * r0[j]
+        q += 1
+
+
 @njit(cache=True, nogil=True, fastmath=False)
-def _run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
+def _run_lif_population(words, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
                         threshold, out, counts, probe, u_out, v_out):
     """One LIF population over samples and steps, from its sources' spikes.
 
-    spikes      bool ``[samples, steps, n_pre]``: the sources of every incoming projection, side by side
-    blocks      int64 ``[B+1]``: source block ``b`` is ``spikes[..., blocks[b]:blocks[b+1]]``; any sum of
-                its weights fits int32
+    words       uint64 ``[samples, steps, n_pre / 8]``: the bool spikes (0/1 bytes) of the sources of
+                every incoming projection side by side, viewed 8 at a time
+    blocks      int64 ``[B+1]``: source block ``b`` is sources ``blocks[b]`` to ``blocks[b+1]`` (multiples
+                of 8); any sum of its weights fits int32
     projection_blocks  int64 ``[P+1]``: projection ``p`` is blocks ``projection_blocks[p]`` to ``[p+1]``
     weights     int16 ``[n_pre, n]``: effective weights (``|w| <= 256``), transposed: one row per source
     weight_exps int64 ``[P]``
@@ -96,51 +149,72 @@ def _run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps,
     u_out/v_out int64 ``[samples, steps, n]``, written when ``probe`` (u/v at the end of each step,
                 after the reset)
 
-    Each sample starts from ``u = v = 0`` (its own window). Per step and block, only the rows of
-    the sources that spiked are added (event-driven), eight rows per pass over the int32
-    accumulator (their sum, at most ``8 * 256`` in magnitude, is exact in int16); a projection's
-    blocks are summed in int64; then the LIF update in int32 lanes. The loops are split so that
+    Each sample starts from ``u = v = 0`` (its own window). Per step and block, the spikes of 64
+    sources at a time become a bit mask, whose set bits (``ctz``) list the sources to add. A block's
+    dot product is either the sum of the rows of the sources that spiked, or — when at the previous
+    step fewer sources changed than spiked, as with rate-coded inputs that spike at almost every
+    step — the previous step's sums plus the rows of the sources that started spiking minus those
+    that stopped: both exact, integer sums modulo 2**32 of a result that fits int32. A projection's
+    blocks are summed in int64, then the LIF update runs in int32 lanes. The loops are split so that
     LLVM vectorises each one (a bool store or a branch on a loop invariant inside a neuron loop
     stops it).
     """
-    n_samples, n_steps, n_pre = spikes.shape
+    n_samples, n_steps, n_words = words.shape
+    n_pre = n_words * 8
     n = weights.shape[1]
     n_proj = weight_exps.shape[0]
+    n_blocks = blocks.shape[0] - 1
     for k in range(n_samples):
         u = np.zeros(n, np.int32)
         v = np.zeros(n, np.int32)
         a = np.zeros(n, np.int32)
         dot = np.zeros(n, np.int64)
-        acc = np.zeros(n, np.int32)
-        events = np.empty(n_pre, np.int64)
+        accs = np.zeros((n_blocks, n), np.int32)      # each block's dot product at the last step
+        spiking = np.zeros(n_blocks, np.int64)          # how many of its sources spiked then
+        delta = np.zeros(n_blocks, np.bool_)            # fewer of them changed than spiked then
+        events = np.empty(n_pre, np.int64)              # sources to add (that spiked / started)
+        gone = np.empty(n_pre, np.int64)                # sources to subtract (that stopped)
         c = counts[k]
         c[:] = 0
         for t in range(n_steps):
-            s = spikes[k, t]
+            now = words[k, t]
+            before = words[k, t - 1] if t > 0 else now
             for p in range(n_proj):
                 for b in range(projection_blocks[p], projection_blocks[p + 1]):
-                    # indices of the sources that spiked (branch-free compaction) ...
-                    m = 0
-                    for i in range(blocks[b], blocks[b + 1]):
-                        events[m] = i
-                        m += 1 if s[i] else 0
-                    # ... and the sum of their weight rows
-                    acc[:] = 0
-                    q = 0
-                    while q + 8 <= m:
-                        r0, r1, r2, r3 = (weights[events[q]], weights[events[q + 1]],
-                                          weights[events[q + 2]], weights[events[q + 3]])
-                        r4, r5, r6, r7 = (weights[events[q + 4]], weights[events[q + 5]],
-                                          weights[events[q + 6]], weights[events[q + 7]])
-                        for j in range(n):
-                            acc[j] += np.int16(((r0[j] + r1[j]) + (r2[j] + r3[j]))
-                                               + ((r4[j] + r5[j]) + (r6[j] + r7[j])))
-                        q += 8
-                    while q < m:
-                        r0 = weights[events[q]]
-                        for j in range(n):
-                            acc[j] += r0[j]
-                        q += 1
+                    lo, hi = blocks[b] >> 3, blocks[b + 1] >> 3
+                    acc = accs[b]
+                    if t == 0 or not delta[b]:
+                        m = 0
+                        n_changed = 0
+                        for g in range(lo, hi, 8):
+                            spiked, changed = _spike_bits(now, g, hi, before)
+                            n_changed += np.int64(_popcount(changed))
+                            while spiked:
+                                events[m] = g * 8 + np.int64(_ctz(spiked))
+                                m += 1
+                                spiked &= spiked - np.uint64(1)
+                        acc[:] = 0
+                        _add_rows(acc, weights, events, 0, m, 1)
+                        spiking[b] = m
+                    else:
+                        n_on = 0
+                        n_off = 0
+                        for g in range(lo, hi, 8):
+                            spiked, changed = _spike_bits(now, g, hi, before)
+                            while changed:
+                                bit = _ctz(changed)
+                                on = np.int64((spiked >> bit) & np.uint64(1))
+                                source = g * 8 + np.int64(bit)
+                                events[n_on] = source
+                                gone[n_off] = source
+                                n_on += on
+                                n_off += 1 - on
+                                changed &= changed - np.uint64(1)
+                        _add_rows(acc, weights, events, 0, n_on, 1)
+                        _add_rows(acc, weights, gone, 0, n_off, -1)
+                        n_changed = n_on + n_off
+                        spiking[b] += n_on - n_off
+                    delta[b] = t > 0 and n_changed < spiking[b]
                     if b == projection_blocks[p]:
                         for j in range(n):
                             dot[j] = acc[j]
@@ -178,15 +252,15 @@ THREADS = max(1, min(config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
 _pool = None
 
 
-def run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
+def run_lif_population(words, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
                        threshold, out, counts, probe, u_out, v_out):
     """:func:`_run_lif_population` over all samples, :data:`SAMPLES_PER_TASK` at a time on :data:`THREADS` threads."""
     global _pool
     params = (blocks, projection_blocks, weights, weight_exps, np.int32(keep_u), np.int32(keep_v), bias,
               np.int32(threshold))
-    n = spikes.shape[0]
+    n = words.shape[0]
     if THREADS == 1 or n <= SAMPLES_PER_TASK:
-        _run_lif_population(spikes, *params, out, counts, probe, u_out, v_out)
+        _run_lif_population(words, *params, out, counts, probe, u_out, v_out)
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-lif")
@@ -194,7 +268,7 @@ def run_lif_population(spikes, blocks, projection_blocks, weights, weight_exps, 
     def task(lo):
         hi = min(lo + SAMPLES_PER_TASK, n)
         u_part, v_part = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
-        _run_lif_population(spikes[lo:hi], *params, out[lo:hi], counts[lo:hi], probe, u_part, v_part)
+        _run_lif_population(words[lo:hi], *params, out[lo:hi], counts[lo:hi], probe, u_part, v_part)
 
     for _ in _pool.map(task, range(0, n, SAMPLES_PER_TASK)):
         pass
