@@ -22,6 +22,7 @@ to a temporary directory when neither is.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -250,6 +251,7 @@ def _run_lif_population(words, blocks, projection_blocks, weights, weight_exps, 
 SAMPLES_PER_TASK = 8
 THREADS = max(1, min(config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
 _pool = None
+_pool_lock = threading.Lock()
 
 
 def run_lif_population(words, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
@@ -262,8 +264,9 @@ def run_lif_population(words, blocks, projection_blocks, weights, weight_exps, k
     if THREADS == 1 or n <= SAMPLES_PER_TASK:
         _run_lif_population(words, *params, out, counts, probe, u_out, v_out)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-lif")
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-lif")
 
     def task(lo):
         hi = min(lo + SAMPLES_PER_TASK, n)

@@ -14,7 +14,8 @@ are kept sample-major, ``[batch, steps, n]``.
 
 * Fixed point (the ``cpu`` target), ``engine="jit"`` (default): one compiled, event-driven call per
   population (:class:`neurocomp.fixed_point.LifPopulationKernel`: integer sums of the weight rows
-  of the sources that spiked, fused with the LIF update, parallel over samples).
+  of the sources that spiked — or of those that started/stopped spiking, added to/subtracted from
+  the previous step's sums — fused with the LIF update, threads over samples).
 * Fixed point, ``engine="numpy"``: the reference path the compiled one is tested against — each
   projection's activations for all samples and steps are one big float GEMM (exact by a proven
   bound, see :mod:`neurocomp.fixed_point`), then the neurons step through time vectorised over
