@@ -1,7 +1,7 @@
 """The ``cpu`` target vs Lava's CPU fixed-point runtime on the same 784-128-10 LIF network.
 
-    .venv/bin/python benchmarks/bench_sim.py            # ~35 s
-    .venv/bin/python benchmarks/bench_sim.py --quick    # < 25 s
+    .venv/bin/python benchmarks/bench_sim.py            # ~25 s
+    .venv/bin/python benchmarks/bench_sim.py --quick    # ~17 s (< 25 s)
 
 The network has random 8-bit weights whose thresholds are calibrated (on the cpu target) to
 realistic activity — about 10 % of hidden and 5 % of output neurons spiking per step — and reads
