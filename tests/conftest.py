@@ -5,7 +5,6 @@ import os
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -14,30 +13,41 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore")
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def tiny_model_dir(tmp_path: Path) -> Path:
-    """A model folder for sklearn digits (64 inputs): factory file, real state_dict, model.yaml."""
-    (tmp_path / "net.py").write_text(textwrap.dedent("""
+def write_tiny_model(d: Path, hidden: int = 16, vth: float = 1.0, gain: float = 1.0, seed: int = 0,
+                     timesteps: int = 8, holdout: int = 100) -> Path:
+    """A model folder for sklearn digits (64 inputs): factory file, real state_dict, model.yaml.
+
+    ``gain`` scales torch's default initial weights, so small untrained nets still spike."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "net.py").write_text(textwrap.dedent(f"""
         from torch import nn
         from neurocomp.nn import LIF
 
-        def build(hidden=16):
-            return nn.Sequential(nn.Linear(64, hidden, bias=False), LIF(hidden, du=0.25, dv=0.1),
-                                 nn.Linear(hidden, 10, bias=False), LIF(10, du=0.25, dv=0.1))
+        def build(hidden={hidden}):
+            return nn.Sequential(nn.Linear(64, hidden, bias=False), LIF(hidden, du=0.25, dv=0.1, vth={vth}),
+                                 nn.Linear(hidden, 10, bias=False), LIF(10, du=0.25, dv=0.1, vth={vth}))
     """))
-    torch.manual_seed(0)
     from torch import nn
     from neurocomp.nn import LIF
-    model = nn.Sequential(nn.Linear(64, 16, bias=False), LIF(16, du=0.25, dv=0.1),
-                          nn.Linear(16, 10, bias=False), LIF(10, du=0.25, dv=0.1))
-    torch.save(model.state_dict(), tmp_path / "weights.pt")
-    (tmp_path / "model.yaml").write_text(textwrap.dedent("""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, hidden, bias=False), LIF(hidden, du=0.25, dv=0.1, vth=vth),
+                          nn.Linear(hidden, 10, bias=False), LIF(10, du=0.25, dv=0.1, vth=vth))
+    with torch.no_grad():
+        model[0].weight.mul_(gain)
+        model[2].weight.mul_(gain)
+    torch.save(model.state_dict(), d / "weights.pt")
+    (d / "model.yaml").write_text(textwrap.dedent(f"""
         neurocomp: 1
         name: tiny
-        source: {kind: torch, factory: net.py:build, weights: weights.pt}
-        input: {encoding: rate, timesteps: 8}
-        dataset: {name: digits, holdout: 100}
-        quantize: {calibration_samples: 20}
-        verify: {samples: 3}
+        source: {{kind: torch, factory: net.py:build, weights: weights.pt}}
+        input: {{encoding: rate, timesteps: {timesteps}}}
+        dataset: {{name: digits, holdout: {holdout}}}
+        quantize: {{calibration_samples: 20}}
+        verify: {{samples: 3}}
     """))
-    return tmp_path
+    return d
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path: Path) -> Path:
+    return write_tiny_model(tmp_path)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from neurocomp import energy as en
 from neurocomp import fixed_point as fxp
 from neurocomp.backends.sim import simulate
+from conftest import write_tiny_model
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -363,35 +364,9 @@ def test_unknown_device_is_a_one_line_error_exit_2(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory):
     """A compiled build of a small digits network, with --energy folded into its compile report."""
-    import textwrap
-    import torch
     from neurocomp.pipeline import compile_model
-    d = tmp_path_factory.mktemp("tiny")
-    (d / "net.py").write_text(textwrap.dedent("""
-        from torch import nn
-        from neurocomp.nn import LIF
-        def build(hidden=24):
-            return nn.Sequential(nn.Linear(64, hidden, bias=False), LIF(hidden, du=0.25, dv=0.1, vth=0.5),
-                                 nn.Linear(hidden, 10, bias=False), LIF(10, du=0.25, dv=0.1, vth=0.5))
-    """))
-    torch.manual_seed(1)
-    from torch import nn
-    from neurocomp.nn import LIF
-    model = nn.Sequential(nn.Linear(64, 24, bias=False), LIF(24, du=0.25, dv=0.1, vth=0.5),
-                          nn.Linear(24, 10, bias=False), LIF(10, du=0.25, dv=0.1, vth=0.5))
-    with torch.no_grad():
-        model[0].weight.mul_(3.0)
-        model[2].weight.mul_(3.0)
-    torch.save(model.state_dict(), d / "weights.pt")
-    (d / "model.yaml").write_text(textwrap.dedent("""
-        neurocomp: 1
-        name: tiny
-        source: {kind: torch, factory: net.py:build, weights: weights.pt}
-        input: {encoding: rate, timesteps: 10}
-        dataset: {name: digits, holdout: 60}
-        quantize: {calibration_samples: 20}
-        verify: {samples: 3}
-    """))
+    d = write_tiny_model(tmp_path_factory.mktemp("tiny"), hidden=24, vth=0.5, gain=3.0, seed=1,
+                         timesteps=10, holdout=60)
     report = compile_model(d / "model.yaml", target="cpu", out=d / "build", energy=True)
     return d / "build", report
 

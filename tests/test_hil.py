@@ -8,12 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from neurocomp.backends.sim import simulate
@@ -21,6 +19,7 @@ from neurocomp.encoding import encode
 from neurocomp.errors import TargetError
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding
 from neurocomp.runtime import NetworkRuntime, run_config
+from conftest import write_tiny_model
 
 HIL_KEYS = {"target", "samples", "agreement", "accuracy", "latency_ms", "throughput_per_s", "mismatches"}
 
@@ -122,34 +121,10 @@ def test_loihi2_builds_the_hardware_run_config(monkeypatch):
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory) -> Path:
     """A compiled build of a small digits network (64-16-10, 8 steps), compiled on the cpu target."""
-    from neurocomp.nn import LIF
     from neurocomp.pipeline import compile_model
 
-    d = tmp_path_factory.mktemp("hil_model")
-    (d / "net.py").write_text(textwrap.dedent("""
-        from torch import nn
-        from neurocomp.nn import LIF
-
-        def build():
-            return nn.Sequential(nn.Linear(64, 16, bias=False), LIF(16, du=0.25, dv=0.1),
-                                 nn.Linear(16, 10, bias=False), LIF(10, du=0.25, dv=0.1))
-    """))
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 16, bias=False), LIF(16, du=0.25, dv=0.1),
-                                torch.nn.Linear(16, 10, bias=False), LIF(10, du=0.25, dv=0.1))
-    with torch.no_grad():  # stronger than torch's default init, so the output layer spikes
-        model[0].weight.mul_(6.0)
-        model[2].weight.mul_(6.0)
-    torch.save(model.state_dict(), d / "weights.pt")
-    (d / "model.yaml").write_text(textwrap.dedent("""
-        neurocomp: 1
-        name: tiny
-        source: {kind: torch, factory: net.py:build, weights: weights.pt}
-        input: {encoding: rate, timesteps: 8}
-        dataset: {name: digits, holdout: 100}
-        quantize: {calibration_samples: 20}
-        verify: {samples: 3}
-    """))
+    # stronger than torch's default init, so the output layer spikes
+    d = write_tiny_model(tmp_path_factory.mktemp("hil_model"), gain=6.0)
     out = d / "build"
     compile_model(d / "model.yaml", target="cpu", out=out)
     return out
