@@ -20,6 +20,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from neurocomp.backends.lava_sim import run_in_chunks
 from neurocomp.backends.learning import StreamResult, check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import LoihiLearning, Network
@@ -106,14 +107,8 @@ class LavaStreamNetwork:
         L = self._L
         t0 = time.perf_counter()
         cfg = L["Loihi2SimCfg"](select_tag="fixed_pt")
-        done = 0
         try:
-            while done < self.steps:
-                n = min(chunk, self.steps - done)
-                self.source.run(condition=L["RunSteps"](num_steps=n), run_cfg=cfg)
-                done += n
-                if progress:
-                    progress(done, self.steps)
+            run_in_chunks(self.source, self.steps, cfg, chunk, progress)
             spikes = {name: sink.data.get().T.astype(bool) for name, sink in self.sinks.items()}
             weights = {name: np.rint(conn.weights.get()).astype(np.int64) for name, conn in self.plastic.items()}
         finally:

@@ -43,6 +43,20 @@ def _lava():
                 LIFReset=LIFReset, SignMode=SignMode)
 
 
+def run_in_chunks(process, total_steps: int, run_cfg, chunk: int,
+                  progress: Optional[Callable[[int, int], None]] = None) -> None:
+    """``process.run`` for ``total_steps`` in pieces of ``chunk`` steps, reporting ``(done, total)``
+    after each so long Lava runs can show progress. The caller stops the runtime."""
+    from lava.magma.core.run_conditions import RunSteps
+    done = 0
+    while done < total_steps:
+        n = min(chunk, total_steps - done)
+        process.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+        done += n
+        if progress:
+            progress(done, total_steps)
+
+
 class LavaProcesses:
     """The network's Lava processes — ``LIFReset`` per population, ``Dense`` per projection — wired
     between a pluggable input and pluggable output taps.
@@ -126,14 +140,8 @@ class LavaNetwork:
         L = self._L
         cfg = run_cfg or L["Loihi2SimCfg"](select_tag="fixed_pt")
         chunk = chunk or max(self.steps * 10, 100)
-        done = 0
         try:
-            while done < self.total_steps:
-                n = min(chunk, self.total_steps - done)
-                self.source.run(condition=L["RunSteps"](num_steps=n), run_cfg=cfg)
-                done += n
-                if progress:
-                    progress(done, self.total_steps)
+            run_in_chunks(self.source, self.total_steps, cfg, chunk, progress)
             raw = {name: sink.data.get().astype(bool) for name, sink in self.sinks.items()}
             probed = {}
             for (name, var), mon in self.monitors.items():
