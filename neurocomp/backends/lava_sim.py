@@ -18,7 +18,6 @@ target (``Loihi2HwCfg``, when Intel's lava-loihi is installed) reuse it with the
 """
 from __future__ import annotations
 
-import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -160,10 +159,3 @@ def run_lava(net: Network, spikes_in: np.ndarray, record_all: bool = False,
     record = [p.name for p in net.populations] if record_all else None
     lava_net = LavaNetwork(net, np.asarray(spikes_in), record=record, probe_states=probe_states)
     return lava_net.run(run_cfg=run_cfg, progress=progress)
-
-
-def measure_lava_rate(net: Network, spikes_in: np.ndarray) -> float:
-    """Lava samples per second for this network (for sizing 'auto' verification runs)."""
-    t0 = time.perf_counter()
-    run_lava(net, spikes_in)
-    return len(spikes_in) / (time.perf_counter() - t0)
