@@ -14,8 +14,9 @@ node set serves two numeric worlds:
 
 Timing is Lava's: a projection delivers the spikes its source emitted at step ``t`` to its target at
 step ``t+1`` (Lava's ``Dense`` buffers one step), so a feed-forward chain of ``L`` projections
-delays the output by ``L`` steps. ``Network.window`` is the number of steps one sample occupies:
-``timesteps`` of input followed by ``depth`` flush steps.
+delays the output by ``L`` steps. Each sample occupies ``timesteps`` steps per population, the window
+of a population at depth ``d`` opening ``d`` steps after the input's (see ``backends/sim.py``,
+``population_depths``).
 """
 from __future__ import annotations
 
@@ -328,23 +329,6 @@ class Network:
 
     def incoming(self, name: str) -> tuple:
         return tuple(p for p in self.projections if p.target == name)
-
-    @property
-    def depth(self) -> int:
-        """Longest projection path from the input to the output (steps of delay it adds)."""
-        depth = {self.input.name: 0}
-        for _ in range(len(self.populations) + 1):
-            for proj in self.projections:
-                if proj.source in depth:
-                    d = depth[proj.source] + 1
-                    if d > depth.get(proj.target, -1) and d <= len(self.populations):
-                        depth[proj.target] = d
-        return depth.get(self.output, 0)
-
-    @property
-    def window(self) -> int:
-        """Steps per sample: ``timesteps`` of input, then ``depth`` steps to flush the pipeline."""
-        return self.timesteps + self.depth
 
     def replace(self, **changes) -> "Network":
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
