@@ -37,7 +37,8 @@ def _runs_here(name: str) -> str:
 def target_summary(name: str) -> dict:
     """Everything ``neurocomp targets`` shows about one descriptor (merged with what it inherits)."""
     from neurocomp.runtime import RUNTIME_TARGETS
-    from neurocomp.targets import RUNNABLE_TARGETS, load_descriptor
+    from neurocomp.backends import TARGETS as RUNNABLE_TARGETS
+    from neurocomp.targets import load_descriptor
 
     desc = load_descriptor(name)
     raw = _raw(name)

@@ -16,8 +16,6 @@ from neurocomp.errors import TargetError
 
 TARGETS_DIR = Path(os.environ.get("NEUROCOMP_TARGETS", Path(__file__).resolve().parents[1] / "targets"))
 
-RUNNABLE_TARGETS = ("loihi-sim", "cpu", "float", "loihi2")
-
 
 def descriptor_path(name: str) -> Path:
     return TARGETS_DIR / f"{name}.yaml"
