@@ -273,6 +273,8 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
 
     acc, assignments = score(counts)
     learn_report["accuracy"] = acc
+    # the readout `neurocomp run` reuses: each output neuron's class (None: neuron j is class j / argmax)
+    learn_report["assignments"] = None if assignments is None else assignments.tolist()
     if plastic:
         lsb_float = _fixed_to_float(fixed, q, learned)
         init_float = _fixed_to_float(fixed, q, {k: next(p for p in fixed.projections if p.name == k).synapse.weight
