@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -54,8 +55,26 @@ def _load_arrays_cached(name: str, base_dir: Path) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
-def load_split(name: str, holdout: int, seed: int = 0, base_dir: Path = Path(".")) -> Split:
+def select_classes(x: np.ndarray, y: np.ndarray, classes: Sequence[int], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Only the samples whose label is in ``classes``, relabelled by position (``classes[k]`` -> ``k``),
+    so a 2-class readout of digits 3 and 8 sees labels 0 and 1."""
+    classes = [int(c) for c in classes]
+    missing = [c for c in classes if not np.any(y == c)]
+    if missing:
+        raise NeurocompError(f"dataset.classes: {missing} not among the labels of {name} "
+                             f"({', '.join(map(str, np.unique(y)))})")
+    keep = np.isin(y, classes)
+    relabel = np.full(int(y.max()) + 1, -1, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    return x[keep], relabel[y[keep]]
+
+
+def load_split(name: str, holdout: int, seed: int = 0, base_dir: Path = Path("."),
+               classes: Optional[Sequence[int]] = None) -> Split:
+    """Train/held-out split; ``classes``: keep only those labels (see :func:`select_classes`)."""
     x, y = load_arrays(name, base_dir)
+    if classes is not None:
+        x, y = select_classes(x, y, classes, name)
     if holdout >= len(x):
         raise NeurocompError(f"dataset.holdout: {holdout} must be smaller than the {len(x)} samples of {name}")
     order = np.random.default_rng(seed).permutation(len(x))

@@ -14,7 +14,7 @@ names the file, the key path and what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Literal, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -72,6 +72,15 @@ class DatasetSpec(_Strict):
     name: str = "mnist5k"
     holdout: int = Field(1000, ge=1)
     seed: int = Field(0, ge=0)
+    classes: Optional[List[int]] = Field(None, description="keep only these labels, relabelled by position "
+                                                           "(classes[k] -> class k), e.g. [0, 1]")
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_labels(cls, v: Optional[List[int]]) -> Optional[List[int]]:
+        if v is not None and (len(v) < 2 or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("must list at least two distinct labels >= 0")
+        return v
 
 
 class QuantizeSpec(_Strict):
