@@ -724,11 +724,50 @@ class Brian2Model:
             out[name] = w
         return out
 
-    def run_stream(self, spikes_in: np.ndarray, learn: bool = True) -> dict:
+    def teacher_flags(self) -> Dict[str, tuple]:
+        """``{projection: (post NeuronGroup, flag variable)}`` of every supervised-depression projection."""
+        return {name: (self.groups[m.target], m.rule_rows["teacher"]) for name, m in self.synapses.items()
+                if isinstance(m.plasticity, SupervisedDepression)}
+
+    def _teacher_operation(self, teacher: Dict[str, np.ndarray], steps: int, t0_steps: int):
+        """A NetworkOperation that writes ``teacher[projection][step]`` into the post group's flag
+        variable at the start of each step (before thresholds, so that step's ``on_post`` reads it)."""
+        b2 = _b2()
+        flags = self.teacher_flags()
+        targets = []
+        for name, values in teacher.items():
+            if name not in flags:
+                raise FrontendError(f"teacher for {name!r}: not a supervised-depression Synapses "
+                                    f"(have {sorted(flags) or 'none'})")
+            group, var = flags[name]
+            values = np.asarray(values, dtype=np.float64)
+            if values.shape != (steps, len(group)):
+                raise FrontendError(f"teacher for {name!r}: shape {values.shape}, expected ({steps}, {len(group)})")
+            targets.append((group, var, values))
+        last = {}
+
+        def set_flags(t):
+            step = int(round(float(np.asarray(t[:])) / self.dt)) - t0_steps
+            if not 0 <= step < steps:
+                return
+            for group, var, values in targets:
+                row = values[step]
+                key = (group.name, var)
+                if key not in last or not np.array_equal(last[key], row):  # flags change once per sample
+                    setattr(group, var + "_", row)
+                    last[key] = row
+
+        return b2.NetworkOperation(set_flags, dt=self.dt * b2.second, when="start")
+
+    def run_stream(self, spikes_in: np.ndarray, learn: bool = True,
+                   teacher: Optional[Dict[str, np.ndarray]] = None) -> dict:
         """Run Brian2 itself on a stream ``[steps, n_in]`` (continuing from its current state).
 
         Needs a SpikeGeneratorGroup input (the exact spikes are replayed). ``learn=False`` runs the
-        plastic Synapses with only their propagation statements. Returns ``{group: [steps, n] bool}``.
+        plastic Synapses with only their propagation statements. ``teacher[projection]``: ``[steps,
+        n_post]`` values of the post group's flag variable of a supervised-depression Synapses (the
+        ``wrong`` of ``w - apre * wrong_post``), set at the start of every step; the flags the script
+        set are restored afterwards. Returns ``{group: [steps, n] bool}``.
         """
         b2 = _b2()
         inp = self.input_group
@@ -742,6 +781,12 @@ class Brian2Model:
         k, idx = np.nonzero(spikes_in)
         inp.set_spikes(idx, (k + t0_steps) * self.dt * b2.second)
         saved = {}
+        teacher_op, saved_flags = None, []
+        if teacher:
+            teacher_op = self._teacher_operation(teacher, steps, t0_steps)
+            flagged = {(g.name, v): (g, v) for g, v in (self.teacher_flags()[n] for n in teacher)}
+            saved_flags = [(g, v, np.array(getattr(g, v + "_")[:])) for g, v in flagged.values()]
+            net.add(teacher_op)
         if not learn:
             for name, m in self.synapses.items():
                 if m.plasticity is not None:
@@ -755,6 +800,10 @@ class Brian2Model:
             for name, (pre, post) in saved.items():
                 syn = self.synapse_objects[name]
                 syn.pre.code, syn.post.code = pre, post
+            if teacher_op is not None:
+                net.remove(teacher_op)
+                for group, var, values in saved_flags:
+                    setattr(group, var + "_", values)
         out = {}
         for name, mon in self._monitors.items():
             t = np.rint(np.asarray(mon.t[:]) / self.dt).astype(np.int64) - t0_steps
