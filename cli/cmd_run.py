@@ -59,6 +59,21 @@ def run_build(build_dir: Path, target: str, samples, record: bool, progress=None
     return summary, trains
 
 
+def _stream_headline(summary: dict) -> str:
+    """The first lines of ``neurocomp run`` on a stream build."""
+    acc = summary["accuracy"]
+    what = (f"accuracy {100 * acc:.2f}% on {summary['samples']} held-out samples" if acc is not None
+            else "replay of the script's input spikes")
+    warm = f", after {summary['warmup_samples']} labelling samples" if summary["warmup_samples"] else ""
+    lines = [f"{summary['target']}: {what}; one stream of {summary['stream_steps']} steps "
+             f"({summary['timesteps']} per sample{warm}), learning off "
+             f"({summary['seconds']:.2f} s, {summary['steps_per_second']:.0f} steps/s)"]
+    if acc is not None and summary.get("compile_accuracy") is not None:
+        lines.append(f"  compile reported {100 * summary['compile_accuracy']:.2f}% on its "
+                     f"{summary['compile_test_samples']} held-out samples; readout: {summary['readout']}")
+    return "\n".join(lines)
+
+
 @cli.command("run")
 @click.argument("build_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", "-t", default="cpu", show_default=True,
@@ -70,16 +85,25 @@ def run_build(build_dir: Path, target: str, samples, record: bool, progress=None
               help="Directory for run.json (and spikes.npz with --record).")
 @click.option("--record", is_flag=True,
               help="Also save every layer's spike trains [samples, timesteps, neurons] to OUT/spikes.npz.")
+@click.option("--no-warmup", is_flag=True,
+              help="Brian2 (stream) builds: start the held-out stream at rest instead of after the "
+                   "labelling samples the compile ran first (faster; a few samples may answer differently).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
-def run_cmd(build_dir, target, samples, out, record, quiet):
+def run_cmd(build_dir, target, samples, out, record, no_warmup, quiet):
     """Run a compiled build (from 'neurocomp compile') on its held-out samples.
 
     Writes OUT/run.json: target, samples, timesteps, accuracy, predictions, spikes per layer.
+    A Brian2 build runs its learned network frozen on one continuous stream (cpu or loihi-sim),
+    read out as the compile did; with --record, spikes.npz holds each population's [steps, neurons].
     """
     from neurocomp.io import atomic_write_bytes, atomic_write_json
+    from neurocomp.stream_build import is_stream_build, run_stream_build
 
-    summary, trains = run_build(build_dir, target, samples, record,
-                                progress=None if quiet else progress_bar(target))
+    bar = None if quiet else progress_bar(target)
+    if is_stream_build(build_dir):
+        summary, trains = run_stream_build(build_dir, target, samples, record, warmup=not no_warmup, progress=bar)
+    else:
+        summary, trains = run_build(build_dir, target, samples, record, progress=bar)
     # everything is computed before anything is written; each file is replaced atomically
     if record:
         buf = io.BytesIO()
@@ -87,9 +111,12 @@ def run_cmd(build_dir, target, samples, out, record, quiet):
         atomic_write_bytes(Path(out) / "spikes.npz", buf.getvalue())
     atomic_write_json(Path(out) / "run.json", summary)
     if not quiet:
-        click.echo(f"{summary['target']}: accuracy {100 * summary['accuracy']:.2f}% on {summary['samples']} "
-                   f"held-out samples x {summary['timesteps']} steps "
-                   f"({summary['seconds']:.2f} s, {summary['sample_steps_per_second']:.0f} sample-steps/s)")
+        if summary.get("stream"):
+            click.echo(_stream_headline(summary))
+        else:
+            click.echo(f"{summary['target']}: accuracy {100 * summary['accuracy']:.2f}% on {summary['samples']} "
+                       f"held-out samples x {summary['timesteps']} steps "
+                       f"({summary['seconds']:.2f} s, {summary['sample_steps_per_second']:.0f} sample-steps/s)")
         for name, row in summary["spikes_per_layer"].items():
             click.echo(f"  {name:<10} {row['neurons']:>6} neurons  {row['per_sample']:>10.1f} spikes/sample")
         click.echo(f"wrote {Path(out) / 'run.json'}" + (f" and {Path(out) / 'spikes.npz'}" if record else ""))

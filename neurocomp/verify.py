@@ -174,3 +174,154 @@ def format_verify(report: dict) -> str:
     if report.get("cpu_matches_loihi_sim") is False:
         lines.append("cpu vs loihi-sim must be bit-identical: this is a bug in neurocomp's cpu target, please report it")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- stream (Brian2) builds
+STREAM_TARGETS = ("float", "cpu", "loihi-sim")
+
+
+def _count_correlation(a: np.ndarray, b: np.ndarray) -> Optional[float]:
+    """Pearson correlation of per-neuron spike counts (``None`` when a side is constant and they differ)."""
+    ca, cb = a.sum(axis=0).astype(float), b.sum(axis=0).astype(float)
+    if ca.std() == 0 or cb.std() == 0:
+        return 1.0 if np.array_equal(ca, cb) else None
+    return float(np.corrcoef(ca, cb)[0, 1])
+
+
+def compare_stream(a: np.ndarray, b: np.ndarray, window: int) -> dict:
+    """How two runs' trains ``[steps, n]`` of one population on the same stream differ: the layer
+    comparison of :func:`compare_layer` over samples of ``window`` steps, with the first divergence
+    given as a stream step (and the sample and step within it), plus the per-neuron count correlation."""
+    if a.shape != b.shape:
+        raise NeurocompError(f"cannot compare spike trains of shapes {a.shape} and {b.shape}")
+    steps, n = a.shape
+    n_samples = -(-steps // window)
+    fold = lambda x: np.concatenate([x, np.zeros((n_samples * window - steps, n), dtype=x.dtype)]).reshape(
+        n_samples, window, n)
+    out = compare_layer(fold(a), fold(b))
+    first = first_divergence(a[np.newaxis], b[np.newaxis])
+    out["first_divergence"] = None if first is None else {
+        "step": first["step"], "sample": first["step"] // window, "step_in_sample": first["step"] % window,
+        "neuron": first["neuron"]}
+    out["count_correlation"] = _count_correlation(a, b)
+    return out
+
+
+def verify_stream_build(build, samples: Optional[int] = 20, targets: Sequence[str] = STREAM_TARGETS,
+                        progress: Optional[Callable[[str, int, int], None]] = None) -> dict:
+    """Run ``samples`` held-out samples of a stream build (:mod:`neurocomp.stream_build`) as one stream,
+    learned weights frozen, on ``targets`` and compare them population by population.
+
+    ``cpu`` and ``loihi-sim`` run the integer network and must agree spike for spike. ``float`` is the
+    user's Brian2 network itself with the target's learned weights (learning off): float dynamics, so
+    it is compared by per-neuron spike-count correlation and readout agreement, not spike identity.
+    The stream starts at rest (no labelling warm-up: the targets see the same stream either way).
+    """
+    from neurocomp.stream_build import brian2_frozen_run, evaluation_stream, predict, run_targets
+
+    bad = [t for t in targets if t not in STREAM_TARGETS]
+    if bad:
+        raise NeurocompError(f"--targets: {', '.join(bad)} cannot run a Brian2 (stream) build; "
+                             f"allowed: {', '.join(STREAM_TARGETS)}")
+    ev = evaluation_stream(build, samples, warmup=False)
+    net = build.learned
+    trains, seconds, notes = {}, {}, []
+    # Lava first: it sets multiprocessing's start method on import, which fails once anything (a tqdm
+    # progress bar, a Brian2 run) has fixed it
+    for target in sorted(targets, key=lambda t: {"loihi-sim": 0, "cpu": 1}.get(t, 2)):
+        t0 = time.perf_counter()
+        if target == "float":
+            try:
+                trains[target] = brian2_frozen_run(build, ev)
+            except NeurocompError as e:
+                notes.append(f"float (Brian2) skipped: {e}; the compile's reference_accuracy is the float "
+                             "comparison for this build")
+                continue
+        else:
+            cb = (lambda d, t, _name=target: progress(_name, d, t)) if progress else None
+            trains[target] = run_targets(build, ev, target, cb).spikes
+        seconds[target] = round(time.perf_counter() - t0, 3)
+    ran = [t for t in targets if t in trains]
+    pairs = list(zip(ran, ran[1:]))
+    lo = ev.scored_from
+    report: dict = {"stream": True, "model": build.info.get("model", net.name), "mode": build.mode,
+                    "targets": ran, "samples": int(ev.samples), "timesteps": int(ev.window),
+                    "stream_steps": int(len(ev.stream)), "learning": "off (learned weights frozen)",
+                    "layers": [], "pairs": {}, "seconds": seconds, "notes": notes}
+    for p in net.populations:
+        row = {"name": p.name, "neurons": p.size, "steps": int(len(ev.stream)),
+               "spikes_per_sample": {t: float(trains[t][p.name][lo:].sum()) / max(ev.samples, 1) for t in ran},
+               "compare": {f"{a} vs {b}": compare_stream(trains[a][p.name], trains[b][p.name], ev.window)
+                           for a, b in pairs}}
+        report["layers"].append(row)
+    preds = {t: predict(build, ev, trains[t][net.output])[0] for t in ran}
+    for a, b in pairs:
+        key = f"{a} vs {b}"
+        parted = [row for row in report["layers"] if not row["compare"][key]["identical"]]
+        first = min(parted, key=lambda row: row["compare"][key]["first_divergence"]["step"], default=None)
+        report["pairs"][key] = {
+            "identical": first is None,
+            "first_layer": None if first is None else {"layer": first["name"],
+                                                       **first["compare"][key]["first_divergence"]},
+            "predictions_agree": None if preds[a] is None else float(np.mean(preds[a] == preds[b])),
+        }
+    if ev.labels is not None:
+        report["accuracy"] = {t: float(np.mean(preds[t] == ev.labels)) for t in ran}
+    ln = build.report.get("learning", {})
+    report["compile"] = {"accuracy": ln.get("accuracy"), "reference_accuracy": ln.get("reference_accuracy"),
+                         "test_samples": ln.get("test_samples"), "label_samples": ln.get("label_samples"),
+                         "note": "compile: the target learned, then labelling + held-out samples; "
+                                 "reference_accuracy: Brian2 learned by itself (float) on the same streams"}
+    if "cpu" in trains and "loihi-sim" in trains:
+        report["cpu_matches_loihi_sim"] = all(np.array_equal(trains["cpu"][p.name], trains["loihi-sim"][p.name])
+                                              for p in net.populations)
+    return report
+
+
+def _stream_divergence_cell(c: dict) -> str:
+    corr = "" if c["count_correlation"] is None else f"; count r {c['count_correlation']:.3f}"
+    if c["identical"]:
+        return "identical"
+    d = c["first_divergence"]
+    return f"step {d['step']} (sample {d['sample']} +{d['step_in_sample']}), neuron {d['neuron']}{corr}"
+
+
+def format_stream_verify(report: dict) -> str:
+    """The side-by-side table of :func:`verify_stream_build`."""
+    targets, pair_keys, n = report["targets"], list(report["pairs"]), report["samples"]
+    header = ["population", "neurons"] + [f"{t} spikes/sample" for t in targets] + \
+             [f"{k}: first divergence" for k in pair_keys]
+    rows = [[row["name"], str(row["neurons"])] + [f"{row['spikes_per_sample'][t]:.1f}" for t in targets] +
+            [_stream_divergence_cell(row["compare"][k]) for k in pair_keys] for row in report["layers"]]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    numeric = 2 + len(targets)
+
+    def fmt(cells):
+        return "  ".join(c.rjust(w) if 0 < i < numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    what = f"{n} held-out samples" if report["mode"] == "dataset" else "the script's input spikes"
+    lines = [f"{report['model']}: {what} as one stream of {report['stream_steps']} steps "
+             f"({report['timesteps']} per sample), learned weights frozen; float = Brian2 with the "
+             "target's learned weights", ""]
+    lines += [fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows] + [""]
+    if "accuracy" in report:
+        lines.append("accuracy  " + "  ".join(f"{t} {100 * a:.1f}%" for t, a in report["accuracy"].items())
+                     + f"   (these {n} samples, from rest)")
+    c = report.get("compile", {})
+    if c.get("accuracy") is not None:
+        ref = c.get("reference_accuracy")
+        lines.append(f"          compile: target {100 * c['accuracy']:.1f}%, Brian2 learning by itself "
+                     + (f"{100 * ref:.1f}%" if ref is not None else "n/a") + f"   ({c['test_samples']} held-out samples)")
+    for k, p in report["pairs"].items():
+        agree = "" if p["predictions_agree"] is None else f"; predictions agree {100 * p['predictions_agree']:.0f}%"
+        if p["identical"]:
+            lines.append(f"{k}: identical in every population{agree}")
+        else:
+            f = p["first_layer"]
+            lines.append(f"{k}: first differ in population {f['layer']!r} at step {f['step']} (sample {f['sample']}, "
+                         f"step {f['step_in_sample']} of it), neuron {f['neuron']}{agree}")
+    lines += report.get("notes", [])
+    if report.get("cpu_matches_loihi_sim") is False:
+        lines.append("cpu vs loihi-sim must be bit-identical: this is a bug in neurocomp's cpu target, please report it")
+    return "\n".join(lines)
