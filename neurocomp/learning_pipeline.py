@@ -35,7 +35,7 @@ from neurocomp.encoding import encode
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.io import atomic_directory, atomic_write_json
 from neurocomp.ir import Network, save_network
-from neurocomp.quantize_learning import quantize_stream_network
+from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL, quantize_stream_network
 
 LEARNING_TARGETS = ("cpu", "loihi-sim")
 
@@ -82,6 +82,31 @@ def assign_labels(counts: np.ndarray, labels: np.ndarray, n_classes: int) -> np.
     out = np.argmax(rates, axis=0)
     out[rates.max(axis=0) == 0] = -1
     return out
+
+
+def supervision_flags(labels: np.ndarray, n_out: int, window: int, delay: int, steps: int) -> np.ndarray:
+    """The teacher of a supervised readout, ``[steps, n_out]`` 0/1: output neuron ``j`` stands for
+    class ``j`` and is flagged "wrong" (1) while a sample of another class owns the stream.
+
+    Sample ``k`` owns steps ``[k*window + delay, (k+1)*window + delay)`` — the steps whose output
+    spikes :func:`window_counts` credits to it. The shift by ``delay`` (Dense delivers a spike one
+    step later per layer) makes the first post spike a sample can cause meet that sample's flags,
+    and the sample's rest steps stay flagged: a spike there still comes from that sample's input
+    (its decaying current, and the pre traces still hold its pixels). The first ``delay`` steps,
+    before any sample can reach the output, are unflagged.
+    """
+    flags = np.zeros((steps, n_out), dtype=np.int64)
+    for k, label in enumerate(labels):
+        lo, hi = k * window + delay, min((k + 1) * window + delay, steps)
+        if lo < steps:
+            flags[lo:hi] = np.arange(n_out) != label
+    return flags
+
+
+def supervised_projections(net: Network) -> list:
+    """Projections whose rule needs a teacher (supervised depression, a third-factor rule on Loihi)."""
+    from neurocomp.ir import SupervisedDepression
+    return [p for p in net.projections if isinstance(p.plasticity, SupervisedDepression)]
 
 
 def classify(counts: np.ndarray, assignments: np.ndarray, n_classes: int) -> np.ndarray:
@@ -192,7 +217,7 @@ def compile_brian2(spec, target: str, out, fmt, samples: Optional[int] = None, p
     info = {"spec": str(Path(spec.path).resolve()), "model": spec.name, "target": target, "source": "brian2",
             "input_seed": spec.input.seed, "stream": True,
             "dataset": {"name": spec.dataset.name, "holdout": spec.dataset.holdout, "seed": spec.dataset.seed,
-                        "base_dir": str(spec.base_dir)}}
+                        "base_dir": str(spec.base_dir), "classes": spec.dataset.classes}}
     with atomic_directory(out) as tmp:
         save_network(learned_net, tmp / "network.npz")
         save_network(q.fixed, tmp / "network_initial.npz")
@@ -213,14 +238,20 @@ def _agreement(cpu: StreamResult, other: StreamResult) -> dict:
 def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, samples):
     from neurocomp.pipeline import spec_encoding
 
-    split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir)
+    split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir,
+                       classes=spec.dataset.classes)
     n_classes = int(max(split.y_train.max(), split.y_test.max())) + 1
+    if spec.dataset.classes is not None:
+        n_classes = len(spec.dataset.classes)
     T, R, enc = spec.input.timesteps, ls.rest_steps, spec_encoding(spec)
     plastic = model.is_plastic
+    supervised = supervised_projections(net)
+    _check_supervised(spec, net, supervised, n_classes)
     n_train = min(ls.samples, len(split.x_train)) if plastic else 0
-    n_label = min(ls.label_samples, len(split.x_train) - n_train) if plastic else 0
+    # a supervised readout needs no labelling: output neuron j is class j
+    n_label = min(ls.label_samples, len(split.x_train) - n_train) if plastic and not supervised else 0
     n_test = min(samples or ls.test_samples, len(split.x_test))
-    if plastic and n_label < 1:
+    if plastic and not supervised and n_label < 1:
         raise NeurocompError(f"{spec.path}: learning.samples + learning.label_samples exceed the "
                              f"{len(split.x_train)} training samples")
     if net.input.size != split.x_train.shape[1]:
@@ -241,18 +272,27 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
     learned = {}
     learn_report = {"samples": n_train, "label_samples": n_label, "test_samples": n_test,
                     "steps_per_sample": window}
+    # supervised depression: flags from the training labels, THIRD_FACTOR_LEVEL on the target's y2
+    flags = supervision_flags(split.y_train[:n_train], net.population(out_name).size, window, delay,
+                              len(train_stream)) if supervised else None
+    teacher = {p.name: flags * THIRD_FACTOR_LEVEL for p in supervised} or None
+    if supervised:
+        learn_report["supervised"] = {"projections": [p.name for p in supervised], "readout": "neuron j = class j",
+                                      "classes": spec.dataset.classes or list(range(n_classes)),
+                                      "teacher_level": THIRD_FACTOR_LEVEL, "teacher_delay_steps": delay}
     cpu_learn = None
     if plastic:
         log(f"learning on {target}: {n_train} samples, {len(train_stream)} steps")
         t0 = time.perf_counter()
-        res = run_on_stream_target(target, fixed, train_stream, record=[out_name], progress=bar(f"learn ({target})"))
+        res = run_on_stream_target(target, fixed, train_stream, teacher=teacher, record=[out_name],
+                                   progress=bar(f"learn ({target})"))
         timing["target_learn"] = time.perf_counter() - t0
         learned = res.weights
         learn_report["learning_updates"] = res.learning_updates or None
         if target != "cpu":
             log("learning on cpu too (agreement check)")
             t0 = time.perf_counter()
-            cpu_learn = run_stream(fixed, train_stream, record=[out_name])
+            cpu_learn = run_stream(fixed, train_stream, teacher=teacher, record=[out_name])
             timing["cpu_learn"] = time.perf_counter() - t0
             learn_report["learning_updates"] = cpu_learn.learning_updates
     else:
@@ -266,7 +306,7 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
     y_label, y_test = split.y_train[n_train:n_train + n_label], split.y_test[:n_test]
 
     def score(c):
-        if plastic:
+        if plastic and not supervised:
             assignments = assign_labels(c[:n_label], y_label, n_classes)
             return float(np.mean(classify(c[n_label:], assignments, n_classes) == y_test)), assignments
         return float(np.mean(np.argmax(c[n_label:], axis=1) == y_test)), None
@@ -282,14 +322,17 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
         learn_report["weight_change"] = float(np.mean([np.abs(lsb_float[k] - init_float[k]).mean() for k in learned]))
         learn_report["weight_change_lsb"] = float(np.mean([np.abs(learned[k] - next(
             p for p in fixed.projections if p.name == k).synapse.weight).mean() for k in learned]))
-        learn_report["neurons_per_class"] = np.bincount(assignments[assignments >= 0], minlength=n_classes).tolist()
+        if assignments is not None:
+            learn_report["neurons_per_class"] = np.bincount(assignments[assignments >= 0],
+                                                            minlength=n_classes).tolist()
     # the reference: the user's Brian2 network itself, float, on the very same streams
     try:
         t0 = time.perf_counter()
         log("reference: the same streams through Brian2 (float)")
         w0 = model.weights()
         if plastic:
-            model.run_stream(train_stream, learn=True)
+            model.run_stream(train_stream, learn=True,
+                             teacher={p.name: flags for p in supervised} or None)
         w1 = model.weights()
         ref = model.run_stream(eval_stream, learn=False)
         timing["brian2"] = time.perf_counter() - t0
@@ -310,6 +353,23 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
                                                                         res.spikes[out_name]))
     report["learning"] = learn_report
     return q, learned, agree
+
+
+def _check_supervised(spec, net: Network, supervised: list, n_classes: int) -> None:
+    """A supervised readout reads class ``j`` off output neuron ``j``: its rule must act on the output
+    population, and that population must have one neuron per class."""
+    if not supervised:
+        return
+    out = net.population(net.output)
+    for p in supervised:
+        if p.target != net.output:
+            raise NeurocompError(f"{spec.path}: supervised-depression Synapses {p.name!r} acts on {p.target!r}, "
+                                 f"not the output population {net.output!r} (set source.output)")
+    if out.size != n_classes:
+        which = f"dataset.classes {list(spec.dataset.classes)}" if spec.dataset.classes is not None \
+            else f"dataset {spec.dataset.name!r}"
+        raise NeurocompError(f"{spec.path}: supervised readout {out.name!r} has {out.size} neurons but "
+                             f"{which} has {n_classes} classes; neuron j answers class j, so they must match")
 
 
 def format_brian2_report(report: dict) -> str:
@@ -350,7 +410,9 @@ def format_brian2_report(report: dict) -> str:
                      f"{ln.get('weight_change', 0):.4g} (Brian2 {ln.get('reference_weight_change', float('nan')):.4g})")
         lines.append(f"accuracy  {report['target']} {100 * acc:.1f}%  Brian2 (float) "
                      + (f"{100 * ref:.1f}%" if ref is not None else "n/a")
-                     + f"  ({ln.get('label_samples')} labelling, {ln.get('test_samples')} held-out samples)")
+                     + (f"  (supervised readout: output neuron j = class j, {ln.get('test_samples')} held-out "
+                        "samples)" if "supervised" in ln else
+                        f"  ({ln.get('label_samples')} labelling, {ln.get('test_samples')} held-out samples)"))
     ag = report.get("agreement", {}).get("target_vs_cpu")
     if ag:
         lines.append("agreement " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ag.items()))
