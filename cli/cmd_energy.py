@@ -15,8 +15,9 @@ def format_energy(data: dict) -> str:
     from neurocomp.report_html import COMPONENT_LABELS, fmt_si
 
     base = data["baseline"]
+    stream = ", one continuous stream, learned weights frozen" if "workload" in base else ""
     lines = [f"{data['model']}: energy per inference on {data['samples']} held-out samples "
-             f"x {data['timesteps']} steps", ""]
+             f"x {data['timesteps']} steps{stream}", ""]
     hdr = (f"{'device':<10} {'J/inference':>12} {'dynamic':>10} {'static':>10} {'J/spike':>10} {'J/synop':>10}"
            f"  {'x less than ' + base['device'] + ' (time x power / op model)'}")
     lines += [hdr, "-" * len(hdr)]
@@ -35,6 +36,19 @@ def format_energy(data: dict) -> str:
         lines.append(f"baseline {b['device']}: op model {fmt_si(b['op_model_joules_per_inference'])}, "
                      f"time x power {fmt_si(b['time_power_joules_per_inference'])} "
                      f"({'measured' if b['measured'] else 'modelled'}: {b['time_power_how']})")
+    if "workload" in base:  # a stream build: say what the dense baseline is
+        w = base["workload"]
+        lines.append(f"baseline workload: the same network stepped densely, {w['steps_per_inference']} steps x "
+                     f"({w['macs_per_step']:,} MACs + {w['neuron_updates_per_step']} neuron updates) per sample")
+    learn = data.get("learning")
+    if learn and "devices" in learn:
+        lines.append(f"learning on chip: {learn['learning_updates_per_sample']:.4g} synapse updates per training "
+                     f"sample ({learn['samples']} samples); "
+                     + ", ".join(f"{name} {fmt_si(d['joules_per_inference'])}/training sample "
+                                 f"({fmt_si(d['breakdown']['learning'])} of it learning)"
+                                 for name, d in learn["devices"].items()))
+    elif learn:
+        lines += learn["notes"]
     return "\n".join(lines)
 
 
@@ -83,12 +97,19 @@ def energy_cmd(build_dir, baseline, devices, samples, placement, out, quiet):
     names = [d.strip() for d in devices.split(",") if d.strip()]
     resolve_devices(names, baseline)  # a bad descriptor fails here, before the run
     pl = _read_placement(placement) if placement is not None else None
-    build = load_build(build_dir)
-    spikes, _ = build.held_out(samples)
-    if not quiet:
-        click.echo(f"· counting activity on {len(spikes)} held-out samples (cpu target)", err=True)
-    report = estimate_energy(build.fixed, spikes, devices=names, baseline=baseline,
-                             float_net=build.float_net, placement=pl)
+    from neurocomp.stream_build import estimate_build_energy, is_stream_build, load_stream_build
+
+    if is_stream_build(build_dir):  # Brian2: recurrent/plastic, counted on one continuous stream
+        report = estimate_build_energy(load_stream_build(build_dir), samples, devices=names, baseline=baseline,
+                                       placement=pl, log=(lambda s: None) if quiet else
+                                       (lambda s: click.echo(f"· {s}", err=True)))
+    else:
+        build = load_build(build_dir)
+        spikes, _ = build.held_out(samples)
+        if not quiet:
+            click.echo(f"· counting activity on {len(spikes)} held-out samples (cpu target)", err=True)
+        report = estimate_energy(build.fixed, spikes, devices=names, baseline=baseline,
+                                 float_net=build.float_net, placement=pl)
     page = render_energy_html(report.data, report.activity.raster)
     out = Path(out) if out is not None else Path(build_dir) / "energy"
     # both documents are complete in memory before either is written; each write is atomic

@@ -40,7 +40,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -294,7 +294,7 @@ def core_map(net: Network, device: Device, placement=None) -> CoreMap:
     if placement is None:
         npc = int(device["mesh.neurons_per_core"])
         nxt, out = 0, {}
-        for p in layer_order(net):
+        for p in population_order(net):
             n_cores = max(1, -(-p.size // npc))
             out[p.name] = nxt + np.repeat(np.arange(n_cores), -(-p.size // n_cores))[:p.size]
             nxt += n_cores
@@ -332,6 +332,14 @@ def core_map(net: Network, device: Device, placement=None) -> CoreMap:
             arr[idx] = g
         out[p.name] = arr
     return CoreMap(out, getattr(placement, "source", None) or "given placement", **geometry)
+
+
+def population_order(net: Network) -> list:
+    """Populations in layer order for a feed-forward network, in declaration order for a recurrent one."""
+    try:
+        return layer_order(net)
+    except NeurocompError:
+        return list(net.populations)
 
 
 def mapping_placement(net: Network, device: Device) -> Tuple[Optional[Any], str]:
@@ -417,6 +425,7 @@ class Activity:
     routing: Dict[str, RoutingCounts] = field(default_factory=dict)
     raster: Dict[str, np.ndarray] = field(default_factory=dict)   # sample 0: name -> bool [T, n]
     predictions: Optional[np.ndarray] = None
+    learning_epochs: Dict[str, int] = field(default_factory=dict)  # stream runs: steps a rule did work
 
     def layer(self, name: str) -> LayerCounts:
         for lc in self.layers:
@@ -451,6 +460,84 @@ def _routing_tables(net: Network, cm: CoreMap, nz: Dict[str, np.ndarray]):
     return tables
 
 
+class _Tally:
+    """Adds batches of per-population activity ``[b, T, n]`` (synaptic ops delivered, active updates,
+    spikes, learning updates) to per-layer totals and, for each core map, to messages, hops and the
+    busiest core's time per step. One home for that arithmetic: the batched (feed-forward) and the
+    stream counters both feed it."""
+
+    def __init__(self, net: Network, order: list, T: int, n_samples: int, nz: Dict[str, np.ndarray],
+                 core_maps: Optional[Dict[str, Tuple[CoreMap, Device]]], plastic: Callable = None):
+        plastic = plastic or is_plastic
+        self.net, self.order, self.n_samples = net, order, n_samples
+        self.layers = []
+        for p in order:
+            inc = net.incoming(p.name)
+            self.layers.append(LayerCounts(
+                population=p.name, projections=tuple(x.name for x in inc), neurons=p.size,
+                synapses=int(sum(nz[x.name].sum() for x in inc)),
+                dense_synapses=int(sum(nz[x.name].size for x in inc)),
+                synops=np.zeros(T), active_updates=np.zeros(T), inactive_updates=np.zeros(T),
+                spikes=np.zeros(T), learning_updates=np.zeros(T), plastic=any(plastic(x) for x in inc)))
+        self.by_name = {lc.population: lc for lc in self.layers}
+        self.core_maps = core_maps or {}
+        self.routing, self.route_tables, self.onehots = {}, {}, {}
+        for key, (cm, dev) in self.core_maps.items():
+            self.routing[key] = RoutingCounts(
+                cm, *({p.name: np.zeros(T) for p in order} for _ in range(4)),
+                sample_seconds=np.zeros(n_samples), busiest_core_seconds=np.zeros(T))
+            self.route_tables[key] = _routing_tables(net, cm, nz)
+            self.onehots[key] = {}
+            for p in order:
+                oh = np.zeros((p.size, cm.n_slots))
+                oh[np.arange(p.size), cm.neuron_core[p.name]] = 1.0
+                self.onehots[key][p.name] = oh
+        self.input_spikes = np.zeros(T)
+
+    def add(self, lo: int, input_trains: np.ndarray, pops: Dict[str, tuple]) -> None:
+        """Samples ``lo..lo+b``: ``pops[name] = (synin, active, post, learn)``, each ``[b, T, n]``."""
+        b, T = input_trains.shape[:2]
+        self.input_spikes += input_trains.sum(axis=(0, 2))
+        core_work = {key: np.zeros((b, T, rc.core_map.n_slots)) for key, rc in self.routing.items()}
+        for p in self.order:
+            synin, active, post, learn = pops[p.name]
+            lc = self.by_name[p.name]
+            lc.synops += synin.sum(axis=(0, 2))
+            lc.active_updates += active.sum(axis=(0, 2))
+            lc.inactive_updates += (~active).sum(axis=(0, 2))
+            lc.spikes += post.sum(axis=(0, 2))
+            lc.learning_updates += learn.sum(axis=(0, 2))
+            for key, (cm, dev) in self.core_maps.items():
+                work = (synin * dev["synop_time"] + active * dev["neuron_update_active_time"]
+                        + (~active) * dev["neuron_update_inactive_time"] + learn * dev["learning_update_time"])
+                core_work[key] += work @ self.onehots[key][p.name]
+                if p.name in self.route_tables[key]:
+                    msgs, ew, ns, off = self.route_tables[key][p.name]
+                    rc = self.routing[key]
+                    rc.messages[p.name] += (post @ msgs).sum(axis=0)
+                    rc.hops_ew[p.name] += (post @ ew).sum(axis=0)
+                    rc.hops_ns[p.name] += (post @ ns).sum(axis=0)
+                    rc.chip_crossings[p.name] += (post @ off).sum(axis=0)
+        for key, (cm, dev) in self.core_maps.items():
+            busiest = core_work[key].max(axis=2)                                       # [b, T]
+            self.routing[key].sample_seconds[lo:lo + b] = (busiest + barrier_seconds(dev, cm.tiles_used)).sum(axis=1)
+            self.routing[key].busiest_core_seconds += busiest.sum(axis=0)
+
+    def activity(self, raster: dict, predictions: Optional[np.ndarray]) -> "Activity":
+        for rc in self.routing.values():
+            rc.busiest_core_seconds /= max(self.n_samples, 1)
+        T = len(self.input_spikes)
+        return Activity(samples=self.n_samples, timesteps=T, input_name=self.net.input.name,
+                        input_size=self.net.input.size, input_spikes=self.input_spikes, layers=self.layers,
+                        routing=self.routing, raster=raster, predictions=predictions)
+
+
+def _learning_synapse_updates(pre: np.ndarray, post: np.ndarray, connected: np.ndarray) -> np.ndarray:
+    """Synapse updates of a pairwise-STDP projection per step ``[..., n_post]``: each pre spike updates
+    its fan-out, each post spike its fan-in (``connected``: ``[n_post, n_pre]`` float 0/1)."""
+    return pre @ connected.T + post * connected.sum(axis=1)
+
+
 def measure_activity(net: Network, spikes_in: np.ndarray, core_maps: Optional[Dict[str, Tuple[CoreMap, Device]]] = None,
                      batch_size: int = 256) -> Activity:
     """Run ``net`` on ``spikes_in`` ``[samples, T, n_in]`` with the batched simulator (float or fixed
@@ -465,46 +552,19 @@ def measure_activity(net: Network, spikes_in: np.ndarray, core_maps: Optional[Di
     w = {proj.name: _weights(proj).astype(np.float64) for proj in net.projections}
     nz = {k: (v != 0) for k, v in w.items()}
     nz_f = {k: v.astype(np.float64) for k, v in nz.items()}
-    layers = []
-    for p in order:
-        inc = net.incoming(p.name)
-        layers.append(LayerCounts(
-            population=p.name, projections=tuple(x.name for x in inc), neurons=p.size,
-            synapses=int(sum(nz[x.name].sum() for x in inc)),
-            dense_synapses=int(sum(nz[x.name].size for x in inc)),
-            synops=np.zeros(T), active_updates=np.zeros(T), inactive_updates=np.zeros(T),
-            spikes=np.zeros(T), learning_updates=np.zeros(T), plastic=any(is_plastic(x) for x in inc)))
-    by_name = {lc.population: lc for lc in layers}
-    core_maps = core_maps or {}
-    routing = {}
-    route_tables = {}
-    onehots = {}
-    for key, (cm, dev) in core_maps.items():
-        routing[key] = RoutingCounts(
-            cm, *({p.name: np.zeros(T) for p in order} for _ in range(4)),
-            sample_seconds=np.zeros(n_samples), busiest_core_seconds=np.zeros(T))
-        route_tables[key] = _routing_tables(net, cm, nz)
-        onehots[key] = {}
-        for p in order:
-            oh = np.zeros((p.size, cm.n_slots))
-            oh[np.arange(p.size), cm.neuron_core[p.name]] = 1.0
-            onehots[key][p.name] = oh
-    input_spikes = np.zeros(T)
+    tally = _Tally(net, order, T, n_samples, nz, core_maps)
     raster = {}
     predictions = []
     for lo in range(0, n_samples, batch_size):
         chunk = spikes_in[lo:lo + batch_size]
-        b = len(chunk)
         res = simulate(net, chunk, record=True, probe=True, target="energy")
         predictions.append(res.predictions)
         trains = {net.input.name: chunk.astype(np.float64)}
         trains.update({name: s.astype(np.float64) for name, s in res.spikes.items()})
-        input_spikes += trains[net.input.name].sum(axis=(0, 2))
         if lo == 0:
             raster = {name: np.asarray(s[0], dtype=bool) for name, s in trains.items()}
-        core_work = {key: np.zeros((b, T, rc.core_map.n_slots)) for key, rc in routing.items()}
+        pops = {}
         for p in order:
-            lc = by_name[p.name]
             inc = net.incoming(p.name)
             synin = sum(trains[x.source] @ nz_f[x.name].T for x in inc)               # [b, T, n]
             a = sum(_activation(trains[x.source], x, w[x.name]) for x in inc)
@@ -515,35 +575,80 @@ def measure_activity(net: Network, spikes_in: np.ndarray, core_maps: Optional[Di
             post = trains[p.name]
             learn = np.zeros_like(synin)
             for x in inc:
-                if is_plastic(x):  # pairwise STDP: pre spike -> its fan-out, post spike -> its fan-in
-                    learn += trains[x.source] @ nz_f[x.name].T
-                    learn += post * nz_f[x.name].sum(axis=1)[None, None, :]
-            lc.synops += synin.sum(axis=(0, 2))
-            lc.active_updates += active.sum(axis=(0, 2))
-            lc.inactive_updates += (~active).sum(axis=(0, 2))
-            lc.spikes += post.sum(axis=(0, 2))
-            lc.learning_updates += learn.sum(axis=(0, 2))
-            for key, (cm, dev) in core_maps.items():
-                oh = onehots[key][p.name]
-                work = (synin * dev["synop_time"] + active * dev["neuron_update_active_time"]
-                        + (~active) * dev["neuron_update_inactive_time"] + learn * dev["learning_update_time"])
-                core_work[key] += work @ oh
-                if p.name in route_tables[key]:
-                    msgs, ew, ns, off = route_tables[key][p.name]
-                    rc = routing[key]
-                    rc.messages[p.name] += (post @ msgs).sum(axis=0)
-                    rc.hops_ew[p.name] += (post @ ew).sum(axis=0)
-                    rc.hops_ns[p.name] += (post @ ns).sum(axis=0)
-                    rc.chip_crossings[p.name] += (post @ off).sum(axis=0)
-        for key, (cm, dev) in core_maps.items():
-            busiest = core_work[key].max(axis=2)                                       # [b, T]
-            routing[key].sample_seconds[lo:lo + b] = (busiest + barrier_seconds(dev, cm.tiles_used)).sum(axis=1)
-            routing[key].busiest_core_seconds += busiest.sum(axis=0)
-    for rc in routing.values():
-        rc.busiest_core_seconds /= max(n_samples, 1)
-    return Activity(samples=n_samples, timesteps=T, input_name=net.input.name, input_size=net.input.size,
-                    input_spikes=input_spikes, layers=layers, routing=routing, raster=raster,
-                    predictions=np.concatenate(predictions) if predictions else None)
+                if is_plastic(x):
+                    learn += _learning_synapse_updates(trains[x.source], post, nz_f[x.name])
+            pops[p.name] = (synin, active, post, learn)
+        tally.add(lo, trains[net.input.name], pops)
+    return tally.activity(raster, np.concatenate(predictions) if predictions else None)
+
+
+def measure_stream_activity(net: Network, stream: np.ndarray, window: int,
+                            core_maps: Optional[Dict[str, Tuple[CoreMap, Device]]] = None, learn: bool = False,
+                            teacher: Optional[Dict[str, np.ndarray]] = None) -> Activity:
+    """Activity of a plastic/recurrent fixed-point network on one continuous ``stream`` ``[steps, n_in]``,
+    run on the cpu stream simulator (:func:`neurocomp.backends.learning.run_stream`), counted per step
+    and folded into samples of ``window`` steps (sample ``k`` = steps ``k*window ..``), so the energy
+    model sees it exactly like :func:`measure_activity`'s per-sample windows. Per population and step ``t``:
+
+    * synaptic ops: the spikes its incoming projections (recurrent ones too) carried at ``t-1``, each
+      times its nonzero weights as the chip holds them (Lava's one-step Dense delay: they are what
+      the neuron integrates at ``t``); a plastic projection that is *learning* counts every synapse
+      (its weights move, zero or not);
+    * neuron updates, active when the buffered input is nonzero, ``u`` or ``v`` entered the step
+      nonzero, or there is a bias. ``u``/``v`` are replayed from the recorded spikes with the single
+      LIF kernel (:func:`neurocomp.fixed_point.lif_step`) and the replay must reproduce every recorded
+      spike. A population fed by a learning projection cannot be replayed (its weights change every
+      step): all its updates are counted active, an upper bound;
+    * spikes; learning synapse updates (``learn``): per plastic projection each pre spike updates its
+      fan-out, each post spike its fan-in, on the spikes of step ``t`` (Lava's learning epoch).
+    """
+    from neurocomp.backends.learning import initial_weights, run_stream
+
+    stream = np.asarray(stream, dtype=bool)
+    steps = len(stream)
+    n_samples = -(-steps // window)
+    res = run_stream(net, stream, teacher=teacher, learn=learn, record=None)
+    learning = {p.name for p in net.projections if p.plasticity is not None and learn}
+    order = population_order(net)
+    w = {p.name: initial_weights(p).astype(np.float64) for p in net.projections}
+    nz = {k: (np.ones_like(v, dtype=bool) if k in learning else v != 0) for k, v in w.items()}
+    nz_f = {k: v.astype(np.float64) for k, v in nz.items()}
+    tally = _Tally(net, order, window, n_samples, nz, core_maps, plastic=lambda x: x.name in learning)
+    trains = {net.input.name: stream.astype(np.float64)}
+    trains.update({name: s.astype(np.float64) for name, s in res.spikes.items()})
+    sent = {k: np.concatenate([np.zeros((1, v.shape[1])), v[:-1]]) for k, v in trains.items()}  # spikes at t-1
+
+    def fold(x):
+        pad = np.zeros((n_samples * window - steps,) + x.shape[1:], dtype=x.dtype)
+        return np.concatenate([x, pad]).reshape((n_samples, window) + x.shape[1:])
+
+    pops = {}
+    for p in order:
+        inc = net.incoming(p.name)
+        synin = sum((sent[x.source] @ nz_f[x.name].T for x in inc), np.zeros((steps, p.size)))
+        post = trains[p.name]
+        if any(x.name in learning for x in inc):
+            active = np.ones((steps, p.size), dtype=bool)
+        else:
+            a = sum((_activation(sent[x.source], x, w[x.name]) for x in inc), np.zeros((steps, p.size), np.int64))
+            active = (a != 0) | (_bias(p.neuron) != 0)[None, :]
+            u = v = np.zeros((1, p.size), dtype=np.int64)
+            for t in range(steps):
+                active[t] |= ((u[0] != 0) | (v[0] != 0))
+                u, v, s = fxp.lif_step(u, v, a[t][None, :], p.neuron)
+                if not np.array_equal(s[0].astype(bool), post[t].astype(bool)):
+                    raise NeurocompError(f"population {p.name!r}: replaying u/v from the recorded spikes "
+                                         f"disagrees with the stream simulator at step {t}")
+        learn_updates = np.zeros((steps, p.size))
+        for x in inc:
+            if x.name in learning:
+                learn_updates += _learning_synapse_updates(trains[x.source], post, nz_f[x.name])
+        pops[p.name] = (fold(synin), fold(active), fold(post), fold(learn_updates))
+    tally.add(0, fold(trains[net.input.name]), pops)
+    raster = {name: np.asarray(s[:window], dtype=bool) for name, s in trains.items()}
+    act = tally.activity(raster, None)
+    act.learning_epochs = dict(res.learning_updates)
+    return act
 
 
 def barrier_seconds(device: Device, tiles: int) -> float:
@@ -672,6 +777,68 @@ def ann_op_counts(layers) -> Dict[str, int]:
     return {"macs": macs, "neuron_updates": neurons}
 
 
+@dataclass
+class StreamWorkload:
+    """The conventional devices' job for a recurrent and/or plastic network.
+
+    Such a network has no one-pass equivalent ANN: its answer depends on state carried from step to
+    step (membranes, lateral inhibition, an adaptive threshold). The defensible dense baseline is the
+    same network stepped on the conventional device at batch 1: every step, every projection's dense
+    mat-vec (recurrent ones too, zeros included) and every neuron's update, ``steps`` steps per
+    inference. Latency is one such step measured (or modelled) times ``steps``."""
+
+    layers: List[Tuple[str, np.ndarray, np.ndarray]]   # per projection: (name, W float [n_post, n_pre], 0 bias)
+    neurons: int                                       # neuron updates per step
+    steps: int
+
+    @classmethod
+    def of(cls, net: Network, steps: int) -> "StreamWorkload":
+        layers = []
+        for proj in net.projections:
+            W = _weights(proj).astype(np.float32)
+            if isinstance(proj.synapse, LoihiDense):
+                W = W * np.float32(2.0 ** proj.synapse.weight_exp)
+            layers.append((proj.name, W, np.zeros(W.shape[0], dtype=np.float32)))
+        return cls(layers, int(sum(p.size for p in net.populations)), int(steps))
+
+    @property
+    def input_size(self) -> int:
+        return int(sum(W.shape[1] for _, W, _ in self.layers))
+
+    def op_counts(self) -> Dict[str, int]:
+        return {"macs": self.steps * int(sum(W.size for _, W, _ in self.layers)),
+                "neuron_updates": self.steps * self.neurons}
+
+
+class _Parallel:
+    """torch: every projection's Linear on its own slice of one input vector (one step of a stream)."""
+
+    def __new__(cls, layers, device="cpu"):
+        import torch
+        from torch import nn
+
+        class Step(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lins = nn.ModuleList()
+                for _, W, b in layers:
+                    lin = nn.Linear(W.shape[1], W.shape[0])
+                    with torch.no_grad():
+                        lin.weight.copy_(torch.from_numpy(W))
+                        lin.bias.copy_(torch.from_numpy(b))
+                    self.lins.append(lin)
+                self.sizes = [W.shape[1] for _, W, _ in layers]
+
+            def forward(self, x):
+                return [lin(part) for lin, part in zip(self.lins, torch.split(x, self.sizes, dim=1))]
+
+        return Step().eval().to(device)
+
+
+def _torch_model(layers, device="cpu"):
+    return _Parallel(layers.layers, device) if isinstance(layers, StreamWorkload) else _torch_mlp(layers, device)
+
+
 def _torch_mlp(layers, device="cpu"):
     import torch
     from torch import nn
@@ -709,7 +876,7 @@ def measure_cpu_latency(layers, x: np.ndarray, repeats: int = 300, warmup: int =
     """Median batch-1 latency of the equivalent network in torch on this machine's CPU (float32), and
     package energy per inference when a RAPL counter is readable."""
     import torch
-    model = _torch_mlp(layers)
+    model = _torch_model(layers)
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(1, -1))
     times = []
     with torch.inference_mode():
@@ -731,12 +898,16 @@ def measure_cpu_latency(layers, x: np.ndarray, repeats: int = 300, warmup: int =
     return out
 
 
+def _to_cpu(out):
+    return [o.cpu() for o in out] if isinstance(out, list) else out.cpu()
+
+
 def measure_gpu(layers, x: np.ndarray, repeats: int = 300, warmup: int = 30) -> Optional[Dict[str, Any]]:
     """Batch-1 latency on a CUDA GPU (and NVML energy when pynvml is installed); ``None`` without a GPU."""
     import torch
     if not torch.cuda.is_available():
         return None
-    model = _torch_mlp(layers, "cuda")
+    model = _torch_model(layers, "cuda")
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(1, -1))
     nvml = None
     try:
@@ -748,12 +919,12 @@ def measure_gpu(layers, x: np.ndarray, repeats: int = 300, warmup: int = 30) -> 
     times = []
     with torch.inference_mode():
         for _ in range(warmup):
-            model(xt.to("cuda")).cpu()
+            _to_cpu(model(xt.to("cuda")))
         torch.cuda.synchronize()
         e0 = nvml[0].nvmlDeviceGetTotalEnergyConsumption(nvml[1]) if nvml else None
         for _ in range(repeats):
             t0 = time.perf_counter()
-            model(xt.to("cuda")).cpu()  # includes both copies, as the modelled latency does
+            _to_cpu(model(xt.to("cuda")))  # includes both copies, as the modelled latency does
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
         e1 = nvml[0].nvmlDeviceGetTotalEnergyConsumption(nvml[1]) if nvml else None
@@ -766,13 +937,20 @@ def measure_gpu(layers, x: np.ndarray, repeats: int = 300, warmup: int = 30) -> 
 
 
 def conventional_energy(device: Device, layers, x: np.ndarray, measure: bool = True) -> Dict[str, Any]:
-    """Op model and time x power of one batch-1 pass of the equivalent network on ``device``."""
-    ops = ann_op_counts(layers)
+    """Op model and time x power of one batch-1 pass of the equivalent network on ``device``
+    (``layers``: the equivalent ANN's layers, or a :class:`StreamWorkload`: ``steps`` dense steps)."""
+    stream = layers if isinstance(layers, StreamWorkload) else None
+    ops = stream.op_counts() if stream else ann_op_counts(layers)
     op_model = ops["macs"] * device["mac"] + ops["neuron_updates"] * device["neuron_update"]
     floor = ops["macs"] * device["arithmetic_mac"]
     measured = None
     if measure:
         measured = measure_gpu(layers, x) if device.processor == "gpu" else measure_cpu_latency(layers, x)
+        if measured is not None and stream:  # one step measured; an inference is ``steps`` of them
+            measured = {**measured, "step_latency_s": measured["latency_s"], "steps": stream.steps,
+                        "latency_s": measured["latency_s"] * stream.steps,
+                        "latency_p95_s": measured["latency_p95_s"] * stream.steps,
+                        "energy_j": None if measured["energy_j"] is None else measured["energy_j"] * stream.steps}
     p_hi, p_lo = device["active_power"], device["idle_power"]
     out = {
         "device": device.name,
@@ -799,7 +977,8 @@ def conventional_energy(device: Device, layers, x: np.ndarray, measure: bool = T
         out["time_power_range_joules"] = [lat * p_lo, lat * p_hi]
     else:
         if device.processor == "gpu":
-            kernels = device["latency_model.kernels_per_layer"] * len(layers) + device["latency_model.transfers"]
+            n_layers = len(layers.layers) * layers.steps if stream else len(layers)
+            kernels = device["latency_model.kernels_per_layer"] * n_layers + device["latency_model.transfers"]
             lat = kernels * device["latency_model.kernel_launch"]
             why = ("no GPU on this machine (torch.cuda.is_available() is False)" if measure
                    else "measurement disabled")
@@ -812,7 +991,16 @@ def conventional_energy(device: Device, layers, x: np.ndarray, measure: bool = T
                    time_power_joules_per_inference=lat * p_hi, time_power_how=how,
                    time_power_range_joules=[lat * p_lo, lat * p_hi])
     out["measured"] = bool(out["latency_measured"] or out["energy_measured"])
-    out["notes"] = [
+    if stream:
+        out["workload"] = {"kind": "stream", "steps_per_inference": stream.steps,
+                           "projections": [name for name, _, _ in stream.layers],
+                           "macs_per_step": ops["macs"] // max(stream.steps, 1),
+                           "neuron_updates_per_step": stream.neurons}
+    out["notes"] = ([
+        "recurrent/plastic network: no one-pass equivalent ANN exists (the answer depends on state carried "
+        "between steps), so the baseline steps the same network densely at batch 1: per step every "
+        "projection's dense mat-vec (recurrent ones included) and every neuron update, x steps per sample; "
+        "latency = one step (all projections' mat-vecs) measured or modelled, x steps"] if stream else []) + [
         "op model: (dense MACs + neuron activations) of one pass of the equivalent non-spiking network x the "
         "device's energy per op (Degnan 2015 via KerasSpiking); arithmetic floor: MACs x 32-bit FP MAC (Horowitz 2014)",
         "time x power: batch-1 latency x power; at batch 1 a GPU is launch-bound, so this, not the op "
@@ -855,18 +1043,75 @@ def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str
     sequential placement. ``measure=False`` skips the latency measurements (the cpu baseline needs them).
     """
     devs, bases = resolve_devices(devices, baseline)
+    cmaps = device_core_maps(fixed, devs, placement)
+    activity = measure_activity(fixed, spikes_in, cmaps, batch_size=batch_size)
+    ann = equivalent_ann(fixed, float_net)
+    x = np.asarray(spikes_in[0], dtype=np.float32).mean(axis=0) if len(spikes_in) else np.zeros(fixed.input.size)
+    return _energy_report(fixed, activity, devs, bases, baseline, ann, x, measure,
+                          "cpu target (neurocomp.backends.sim, Lava-bit-accurate fixed point)")
+
+
+def device_core_maps(net: Network, devs: Sequence[Device], placement=None) -> Dict[str, Tuple[CoreMap, Device]]:
+    """Each neuromorphic device's core map: the given ``placement``, else ``neurocomp.mapping``'s for
+    that device, else the default sequential placement."""
     cmaps = {}
     for d in devs:
-        pl, note = (placement, "") if placement is not None else mapping_placement(fixed, d)
-        cm = core_map(fixed, d, pl)
+        pl, note = (placement, "") if placement is not None else mapping_placement(net, d)
+        cm = core_map(net, d, pl)
         if note:
             cm.source += f"; {note}"
         cmaps[d.name] = (cm, d)
-    activity = measure_activity(fixed, spikes_in, cmaps, batch_size=batch_size)
-    dev_results = {d.name: neuromorphic_energy(d, activity, d.name) for d in devs}
+    return cmaps
 
-    ann = equivalent_ann(fixed, float_net)
-    x = np.asarray(spikes_in[0], dtype=np.float32).mean(axis=0) if len(spikes_in) else np.zeros(fixed.input.size)
+
+def estimate_stream_energy(fixed: Network, stream: np.ndarray, window: int, devices: Sequence[str] = DEFAULT_DEVICES,
+                           baseline: str = "gpu", float_net: Optional[Network] = None, placement=None,
+                           measure: bool = True, learning_stream: Optional[np.ndarray] = None,
+                           learning_net: Optional[Network] = None) -> "EnergyReport":
+    """The energy report of a recurrent and/or plastic network (a Brian2 stream build) on one continuous
+    held-out ``stream`` of samples of ``window`` steps, learning off; one inference = one sample's
+    window. Activity: :func:`measure_stream_activity`; devices, placement and the report exactly as
+    :func:`estimate_energy`. Baseline: :class:`StreamWorkload` (the same network stepped densely).
+
+    ``learning_stream`` (with ``learning_net``, the network before learning, rules on): also the energy
+    of *learning* on the chip, per training sample, in ``data["learning"]``.
+    """
+    devs, bases = resolve_devices(devices, baseline)
+    cmaps = device_core_maps(fixed, devs, placement)
+    activity = measure_stream_activity(fixed, stream, window, cmaps)
+    workload = StreamWorkload.of(float_net if float_net is not None else fixed, window)
+    x = np.full(workload.input_size, 0.1, dtype=np.float32)   # values do not change a dense mat-vec's time
+    report = _energy_report(fixed, activity, devs, bases, baseline, workload, x, measure,
+                            "cpu stream simulator (neurocomp.backends.learning, Lava-bit-accurate fixed point), "
+                            "one continuous stream, learned weights frozen")
+    if learning_stream is not None:
+        net = learning_net if learning_net is not None else fixed
+        learn_act = measure_stream_activity(net, learning_stream, window, device_core_maps(net, devs, placement),
+                                            learn=True)
+        per_dev = {d.name: neuromorphic_energy(d, learn_act, d.name) for d in devs}
+        report.data["learning"] = {
+            "samples": learn_act.samples,
+            "learning_epochs": learn_act.learning_epochs,
+            "learning_updates_per_sample": sum(lc.learning_updates.sum() for lc in learn_act.layers)
+            / max(learn_act.samples, 1),
+            "devices": {k: {f: v[f] for f in ("joules_per_inference", "dynamic_joules_per_inference",
+                                               "static_joules_per_inference", "seconds_per_inference",
+                                               "breakdown")} for k, v in per_dev.items()},
+            "notes": ["per training sample (joules_per_inference = per sample of the training stream): the "
+                      "network before learning, rules on, over the compile's first training samples",
+                      "learning updates: each pre spike updates its fan-out, each post spike its fan-in "
+                      "(learning_epochs: steps in which a rule did work, from the simulator)",
+                      "neurons fed by a learning projection are all counted active (upper bound)"],
+        }
+    return report
+
+
+def _energy_report(fixed: Network, activity: "Activity", devs, bases, baseline: str, workload, x: np.ndarray,
+                   measure: bool, counted_on: str) -> "EnergyReport":
+    """Devices' and baselines' energy of a counted ``activity``; ``workload`` is the conventional
+    devices' job (an equivalent ANN's layers or a :class:`StreamWorkload`)."""
+    dev_results = {d.name: neuromorphic_energy(d, activity, d.name) for d in devs}
+    ann = workload
     baselines = {}
     for key, dev in bases.items():
         # the cpu baseline is always measured; the others only when asked
@@ -910,7 +1155,7 @@ def estimate_energy(fixed: Network, spikes_in: np.ndarray, devices: Sequence[str
                 "definition": "NeuroBench SynapticOperations: per step, nonzero input x nonzero weight "
                               "(binary spikes, so all are ACs); Dense counts every product; per sample",
             },
-            "counted_on": "cpu target (neurocomp.backends.sim, Lava-bit-accurate fixed point)",
+            "counted_on": counted_on,
         },
         "sources": sources,
         "figures": figures,
@@ -938,6 +1183,9 @@ class EnergyReport:
             "ratios": d["ratios"],
             "synaptic_operations": d["activity"]["synaptic_operations"]["Effective_ACs"],
             "activation_sparsity": d["activity"]["activation_sparsity"],
+            **({"learning_joules_per_training_sample": {k: v["joules_per_inference"] for k, v in
+                                                        d["learning"]["devices"].items()}}
+               if "devices" in d.get("learning", {}) else {}),
         }
 
 

@@ -136,7 +136,12 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
     out = Path(out) if out else Path("build") / spec.name
     if spec.source.kind == "brian2":  # plastic/recurrent: learns and runs as one stream, its own path
         from neurocomp.learning_pipeline import compile_brian2
-        return compile_brian2(spec, target, out, fmt, samples=samples, progress=progress, log=log)
+        report = compile_brian2(spec, target, out, fmt, samples=samples, progress=progress, log=log)
+        if energy:  # counted on the build just written (held-out stream, and learning), then folded in
+            from neurocomp.stream_build import estimate_build_energy, load_stream_build
+            report["energy"] = estimate_build_energy(load_stream_build(out), log=log).summary()
+            atomic_write_json(out / "report.json", {k: v for k, v in report.items() if k != "out"})
+        return report
 
     log(f"importing {spec.source.kind} model from {spec.path}")
     float_net = import_model(spec)

@@ -271,3 +271,52 @@ def brian2_frozen_run(build: StreamBuild, ev: EvalStream) -> Dict[str, np.ndarra
         if not np.allclose(got[name], w, rtol=1e-9, atol=1e-12 * max(np.abs(w).max(), 1.0)):
             raise NeurocompError(f"Synapses {name!r}: could not set the learned weights in Brian2")
     return model.run_stream(ev.stream, learn=False)
+
+
+def training_stream(build: StreamBuild, samples: Optional[int] = None) -> Optional[np.ndarray]:
+    """The compile's training stream (its first ``samples`` digits), or ``None`` when the build did not
+    learn from a dataset (replay builds, non-plastic networks)."""
+    ln = build.report.get("learning") or {}
+    n_train = int(ln.get("samples") or 0)
+    if build.mode != "dataset" or n_train < 1:
+        return None
+    from neurocomp.encoding import encode
+
+    n = min(samples or n_train, n_train)
+    T = int(build.report["timesteps"])
+    split = _load_split(build.info["dataset"])
+    spikes = encode(split.x_train[:n], build.learned.input.encoding, T, seed=int(build.info["input_seed"]),
+                    indices=np.arange(n))
+    return to_stream(spikes, int(ln["steps_per_sample"]) - T)
+
+
+def estimate_build_energy(build: StreamBuild, samples: Optional[int] = None, devices=None, baseline: str = "gpu",
+                          placement=None, measure: bool = True, learning: bool = True,
+                          log: Callable[[str], None] = lambda s: None):
+    """:func:`neurocomp.energy.estimate_stream_energy` for a stream build: inference on the held-out
+    stream (from rest, learned weights frozen) and, when the build learned from a dataset and
+    ``learning``, learning on the chip over its training stream (the network before learning, rules on)."""
+    from neurocomp.energy import DEFAULT_DEVICES, estimate_stream_energy
+
+    ev = evaluation_stream(build, samples, warmup=False)
+    float_path = build.path / "network_float.npz"
+    train, initial, note = None, None, None
+    if learning:
+        train = training_stream(build, samples)
+        initial_path = build.path / "network_initial.npz"
+        if train is not None and initial_path.is_file():
+            initial = load_network(initial_path)
+            if any(getattr(p.plasticity, "third_factor", False) for p in initial.projections):
+                train, note = None, "learning energy not counted: a third-factor (teacher) rule needs its teacher stream"
+        else:
+            train = None
+    log(f"counting activity on {ev.samples} held-out samples as one stream of {len(ev.stream)} steps (cpu)"
+        + (f", and learning over {len(train) // ev.window} training samples" if train is not None else ""))
+    report = estimate_stream_energy(build.frozen, ev.stream, ev.window, devices=devices or DEFAULT_DEVICES,
+                                    baseline=baseline,
+                                    float_net=load_network(float_path) if float_path.is_file() else None,
+                                    placement=placement, measure=measure, learning_stream=train,
+                                    learning_net=initial)
+    if note:
+        report.data["learning"] = {"notes": [note]}
+    return report
