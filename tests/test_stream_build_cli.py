@@ -1,0 +1,212 @@
+"""``neurocomp run``, ``verify`` and ``energy`` on Brian2 (stream) builds, and ``compile --energy`` for
+them: the learned network frozen on the compile's evaluation stream, cpu vs Lava spike for spike,
+and activity counted on the stream simulator (checked by hand on a tiny recurrent network)."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neurocomp import energy as en
+from neurocomp.backends.learning import run_stream
+from neurocomp.cli.main import cli
+from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_SCRIPT = '''
+from brian2 import NeuronGroup, SpikeGeneratorGroup, Synapses, defaultclock, ms, mV
+import numpy as np
+
+def build(steps=300, seed=1):
+    """4 inputs -> 3 LIF neurons through pair STDP, mutual inhibition between the neurons."""
+    defaultclock.dt = 1 * ms
+    rng = np.random.default_rng(seed)
+    k, i = np.nonzero(rng.random((steps, 4)) < 0.15)
+    inp = SpikeGeneratorGroup(4, i, k * defaultclock.dt, name="inp")
+    exc = NeuronGroup(3, "dv/dt = -v/(10*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV",
+                      method="exact", name="exc")
+    stdp = Synapses(inp, exc, """w : volt
+                                 dapre/dt = -apre/(20*ms) : volt (event-driven)
+                                 dapost/dt = -apost/(20*ms) : volt (event-driven)""",
+                    on_pre="""v_post += w
+                              apre += 0.5*mV
+                              w = clip(w + apost, 0*mV, 8*mV)""",
+                    on_post="""apost += -0.5*mV
+                               w = clip(w + apre, 0*mV, 8*mV)""", name="stdp")
+    stdp.connect()
+    stdp.w = rng.uniform(3, 6, len(stdp)) * mV
+    lat = Synapses(exc, exc, on_pre="v_post -= 6*mV", name="lateral")
+    lat.connect(condition="i != j")
+    return [inp, exc, stdp, lat]
+'''
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    """A plastic, recurrent Brian2 network replaying its own spikes, compiled for cpu with --energy."""
+    from neurocomp.pipeline import compile_model
+
+    d = tmp_path_factory.mktemp("tiny")
+    (d / "net.py").write_text(TINY_SCRIPT)
+    (d / "model.yaml").write_text("neurocomp: 1\nname: tiny_stream\nsource: {kind: brian2, script: net.py}\n"
+                                  "input: {encoding: rate, timesteps: 1}\n")
+    report = compile_model(d / "model.yaml", target="cpu", out=d / "build", energy=True)
+    return d / "build", report
+
+
+@pytest.fixture(scope="module")
+def dc_build(tmp_path_factory):
+    """models/diehl_cook shrunk to seconds (10 neurons, 16 training digits), compiled for cpu."""
+    from neurocomp.pipeline import compile_model
+
+    d = tmp_path_factory.mktemp("dc")
+    (d / "model.yaml").write_text(textwrap.dedent(f"""
+        neurocomp: 1
+        name: dc_small
+        source: {{kind: brian2, script: {REPO / 'models/diehl_cook/net.py'}, kwargs: {{n_exc: 10}}}}
+        input: {{encoding: rate, max_rate: 0.5, timesteps: 15}}
+        dataset: {{name: digits, holdout: 100}}
+        learning: {{samples: 16, label_samples: 12, test_samples: 24, rest_steps: 5}}
+    """))
+    report = compile_model(d / "model.yaml", target="cpu", out=d / "build")
+    return d / "build", report
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# ------------------------------------------------------------------------------------------ run
+@pytest.mark.slow
+def test_run_cpu_reproduces_the_compiles_accuracy(dc_build, tmp_path):
+    build, report = dc_build
+    ln = report["learning"]
+    assert len(ln["assignments"]) == 10   # the compile keeps its readout for run
+    # --quiet: a tqdm bar fixes multiprocessing's start method, which Lava (later tests) must set first
+    res = invoke("run", build, "--target", "cpu", "--record", "--quiet", "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    # the same stream (labelling samples first, then the held-out ones), the same readout
+    assert run["accuracy"] == ln["accuracy"] and run["samples"] == ln["test_samples"] == 24
+    assert run["warmup_samples"] == ln["label_samples"] and run["timesteps"] == 20
+    assert set(run["spikes_per_layer"]) == {"exc", "inh", "tonic"}
+    assert run["spikes_per_layer"]["tonic"]["per_sample"] == 20   # the tonic neuron fires every step
+    spikes = np.load(tmp_path / "run" / "spikes.npz")
+    assert spikes["exc"].shape == (run["stream_steps"], 10) == (36 * 20, 10)
+    assert int(spikes["exc"][12 * 20:].sum()) == run["spikes_per_layer"]["exc"]["total"]
+    # a stream build runs on the stream targets only: one line, exit 2
+    bad = CliRunner().invoke(cli, ["run", str(build), "--target", "float", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "cpu, loihi-sim" in bad.output and not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------------------- verify
+@pytest.mark.slow
+def test_verify_tiny_stream_build_cpu_identical_to_lava(tiny_build, tmp_path):
+    build, _ = tiny_build
+    res = invoke("verify", build, "--targets", "float,cpu,loihi-sim", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "verify.json").read_text())
+    assert rep["stream"] and rep["cpu_matches_loihi_sim"] is True
+    assert rep["pairs"]["cpu vs loihi-sim"]["identical"]
+    (exc,) = rep["layers"]
+    assert exc["spikes_per_sample"]["cpu"] == exc["spikes_per_sample"]["loihi-sim"] > 0
+    # float = the Brian2 script itself with the learned weights: compared by per-neuron counts
+    assert exc["spikes_per_sample"]["float"] > 0
+    assert exc["compare"]["float vs cpu"]["count_correlation"] is not None
+
+
+@pytest.mark.slow
+def test_verify_detects_a_lava_run_that_differs(tiny_build, tmp_path, monkeypatch):
+    """Lava runs the build with one learned weight changed (a real Lava run of a different network):
+    verify must name the population, the neuron behind that weight and a step after its input fired,
+    and exit 1."""
+    import neurocomp.stream_build as sb
+
+    build, _ = tiny_build
+    ev = sb.evaluation_stream(sb.load_stream_build(build))
+    first_input = int(np.argmax(ev.stream.any(axis=1)))          # the stream's first input spike
+    channel = int(np.nonzero(ev.stream[first_input])[0][0])
+    real_run_targets = sb.run_targets
+
+    def tampered(b, e, target, progress=None):
+        if target != "loihi-sim":
+            return real_run_targets(b, e, target, progress)
+        w = {p.name: p.synapse.weight.copy() for p in b.learned.projections if p.plasticity is not None}
+        w["stdp"][0, channel] = 0 if w["stdp"][0, channel] > 127 else 255
+        from neurocomp.backends.learning import with_weights
+        return real_run_targets(sb.StreamBuild(b.path, with_weights(b.learned, w), b.info, b.report), e, target)
+
+    monkeypatch.setattr(sb, "run_targets", tampered)
+    res = invoke("verify", build, "--targets", "cpu,loihi-sim", "--out", tmp_path)
+    assert res.exit_code == 1
+    assert "first differ in population 'exc'" in res.output
+    rep = json.loads((tmp_path / "verify.json").read_text())
+    assert rep["cpu_matches_loihi_sim"] is False
+    first = rep["pairs"]["cpu vs loihi-sim"]["first_layer"]
+    assert first["layer"] == "exc" and first["neuron"] == 0 and first["step"] > first_input
+
+
+# --------------------------------------------------------------------------------------- energy
+def hand_recurrent_net() -> Network:
+    """in(2) -> A(2) one-to-one (+20), A -> A mutual inhibition (-20). du = dv = 4095: u and v forget
+    each step, so A fires exactly one step after a +20 arrives (a = 20 > vth 10) and never on -20."""
+    A = LoihiLIF(2, du=4095, dv=4095, vth=10)
+    return Network("hand_rec", Input("in", 2), [Population("A", A)],
+                   [Projection("inA", "in", "A", LoihiDense(np.array([[20, 0], [0, 20]]))),
+                    Projection("AA", "A", "A", LoihiDense(np.array([[0, -20], [-20, 0]])))], "A", 3)
+
+
+def test_stream_energy_counts_a_recurrent_net_by_hand():
+    """Stream of 2 samples x 3 steps. Step 0: in0 fires -> A0 fires at step 1 -> inhibits A1 at step 2.
+    Step 2: in0 and in1 fire -> A0, A1 fire at step 3 -> inhibit each other at step 4.
+    Synops (each delivered spike x its nonzero fan-out, counted at the receiving step): step 1: 1
+    (in0->A0), step 2: 1 (A0->A1), step 3: 2 (in->A), step 4: 2 (A0->A1, A1->A0): folded into the
+    3-step window [step 0+3, 1+4, 2+5] = [2, 3, 1]."""
+    net = hand_recurrent_net()
+    stream = np.zeros((6, 2), dtype=bool)
+    stream[0, 0] = True
+    stream[2] = True
+    res = run_stream(net, stream)
+    assert res.spikes["A"].astype(int).tolist() == [[0, 0], [1, 0], [0, 0], [1, 1], [0, 0], [0, 0]]
+    dev = en.load_device("loihi")
+    act = en.measure_stream_activity(net, stream, 3, {"loihi": (en.core_map(net, dev), dev)})
+    (A,) = act.layers
+    assert act.samples == 2 and act.timesteps == 3
+    assert A.synops.tolist() == [2, 3, 1]
+    assert A.spikes.tolist() == [2, 1, 0]                 # step 3's two spikes fold onto window step 0
+    assert act.input_spikes.tolist() == [1, 0, 2]
+    assert (A.synapses, A.dense_synapses) == (4, 8)
+    # every step with input arriving is an active update; nothing learns
+    assert A.active_updates.sum() >= 1 + 1 + 2 + 2 and not A.learning_updates.any()
+    assert A.active_updates.sum() + A.inactive_updates.sum() == 2 * 3 * 2
+    # A's spikes go to its own core (recurrent): one message per spike
+    assert act.routing["loihi"].messages["A"].sum() == 3
+    r = en.neuromorphic_energy(dev, act, "loihi")
+    assert r["breakdown"]["synops"] == pytest.approx(6 / 2 * dev["synop"])
+    # the dense baseline steps the whole network: (2x2 + 2x2) MACs and 2 neuron updates per step
+    assert en.StreamWorkload.of(net, 3).op_counts() == {"macs": 3 * 8, "neuron_updates": 3 * 2}
+
+
+@pytest.mark.slow
+def test_compile_energy_and_energy_command_on_stream_builds(tiny_build, dc_build, tmp_path):
+    build, report = tiny_build
+    assert report["energy"]["devices"]["loihi"]["joules_per_inference"] > 0
+    saved = json.loads((build / "report.json").read_text())
+    assert saved["energy"] == json.loads(json.dumps(report["energy"]))
+    assert saved["replay"] == json.loads(json.dumps(report["replay"]))   # the compile's report kept whole
+    dc, _ = dc_build
+    res = invoke("energy", dc, "--samples", "8", "--baseline", "cpu", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "energy.json").read_text())
+    assert data["samples"] == 8 and data["timesteps"] == 20
+    assert {lay["population"] for lay in data["devices"]["loihi"]["per_layer"]} == {"exc", "inh", "tonic"}
+    assert data["baseline"]["workload"]["steps_per_inference"] == 20
+    learn = data["learning"]
+    assert learn["samples"] == 8 and learn["learning_updates_per_sample"] > 0
+    assert learn["devices"]["loihi"]["breakdown"]["learning"] > 0
+    assert (tmp_path / "energy.html").read_text().startswith("<!DOCTYPE html>")
