@@ -54,6 +54,8 @@ def host_io_models() -> dict:
 
 def run_config(target: str):
     """The Lava run configuration a runtime target runs with (``TargetError`` if it cannot run here)."""
+    from neurocomp.backends.lava_sim import ensure_lava_runtime
+    ensure_lava_runtime()
     if target == "loihi-sim":
         from lava.magma.core.run_configs import Loihi2SimCfg
         return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=host_io_models())

@@ -226,8 +226,7 @@ def verify_stream_build(build, samples: Optional[int] = 20, targets: Sequence[st
     ev = evaluation_stream(build, samples, warmup=False)
     net = build.learned
     trains, seconds, notes = {}, {}, []
-    # Lava first: it sets multiprocessing's start method on import, which fails once anything (a tqdm
-    # progress bar, a Brian2 run) has fixed it
+    # Lava first (cheapest to fail early); ensure_lava_runtime makes any order safe
     for target in sorted(targets, key=lambda t: {"loihi-sim": 0, "cpu": 1}.get(t, 2)):
         t0 = time.perf_counter()
         if target == "float":

@@ -87,7 +87,7 @@ def test_run_cpu_reproduces_the_compiles_accuracy(dc_build, tmp_path):
     build, report = dc_build
     ln = report["learning"]
     assert len(ln["assignments"]) == 10   # the compile keeps its readout for run
-    # --quiet: a tqdm bar fixes multiprocessing's start method, which Lava (later tests) must set first
+    # --quiet keeps the output parseable
     res = invoke("run", build, "--target", "cpu", "--record", "--quiet", "--out", tmp_path / "run")
     assert res.exit_code == 0, res.output
     run = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -20,13 +20,14 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from neurocomp.backends.lava_sim import run_in_chunks
+from neurocomp.backends.lava_sim import ensure_lava_runtime, run_in_chunks
 from neurocomp.backends.learning import StreamResult, check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import LoihiLearning, Network
 
 
 def _lava():
+    ensure_lava_runtime()
     try:
         from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
         from lava.magma.core.run_conditions import RunSteps

@@ -27,7 +27,28 @@ from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import LoihiDense, LoihiLIF, Network
 
 
+LAVA_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
+def ensure_lava_runtime() -> None:
+    """Import Lava's message infrastructure safely, whatever ran before us in this process.
+
+    That module calls ``multiprocessing.set_start_method('fork')`` on import, which raises once
+    anything has fixed the start method (a tqdm progress bar's lock, a Brian2 run, numba). Clearing
+    the choice first lets Lava make it; objects created under the old context keep working."""
+    import multiprocessing
+    import sys
+
+    if LAVA_MP_MODULE in sys.modules:
+        return
+    if multiprocessing.get_start_method(allow_none=True) is not None:
+        multiprocessing.set_start_method(None, force=True)
+    import importlib
+    importlib.import_module(LAVA_MP_MODULE)
+
+
 def _lava():
+    ensure_lava_runtime()
     try:
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
