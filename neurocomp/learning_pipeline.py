@@ -330,14 +330,19 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
         t0 = time.perf_counter()
         log("reference: the same streams through Brian2 (float)")
         w0 = model.weights()
+        # a PoissonGroup input runs at the rates these streams were encoded from (its own draws)
+        from neurocomp.frontends.brian2 import SampleRates
+        eval_x = np.concatenate([split.x_train[n_train:n_train + n_label], split.x_test[:n_test]])
         if plastic:
             model.run_stream(train_stream, learn=True,
-                             teacher={p.name: flags for p in supervised} or None)
+                             teacher={p.name: flags for p in supervised} or None,
+                             rates=SampleRates(split.x_train[:n_train], enc, T, R, seed=spec.input.seed))
         w1 = model.weights()
-        ref = model.run_stream(eval_stream, learn=False)
+        ref = model.run_stream(eval_stream, learn=False, rates=SampleRates(eval_x, enc, T, R, seed=spec.input.seed + 1))
         timing["brian2"] = time.perf_counter() - t0
         ref_acc, _ = score(window_counts(ref[out_name], n_label + n_test, window, delay))
         learn_report["reference_accuracy"] = ref_acc
+        learn_report["reference_input"] = model.reference_input
         if plastic:
             learn_report["reference_weight_change"] = float(np.mean([np.abs(w1[k] - w0[k]).mean() for k in w1]))
     except NeurocompError as e:

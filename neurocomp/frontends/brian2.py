@@ -598,6 +598,44 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
     return rule, rows
 
 
+# ------------------------------------------------------------------ input rates (PoissonGroup)
+@dataclass(frozen=True)
+class SampleRates:
+    """The samples a rate-coded stream was drawn from, for a PoissonGroup reference run.
+
+    Sample ``k`` is ``timesteps`` steps at spike probability ``encoding.max_rate * clip(x[k], 0, 1)``
+    per step and channel (the probability :func:`neurocomp.encoding.encode` draws with), then
+    ``rest`` silent steps. A PoissonGroup fires with probability ``rates * dt`` per step, so Brian2
+    runs at ``rates = p / dt``: the same rates as the target's input, Brian2's own random draws (the
+    two runs agree in distribution, not spike for spike). ``seed``: Brian2's seed for the run, if set.
+    """
+
+    x: np.ndarray
+    encoding: object
+    timesteps: int
+    rest: int
+    seed: Optional[int] = None
+
+    @property
+    def steps(self) -> int:
+        return len(self.x) * (self.timesteps + self.rest)
+
+    def probabilities(self) -> np.ndarray:
+        """Spike probability per step ``[samples, n_in]`` while each sample is shown."""
+        x = np.clip(np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1), 0.0, 1.0)
+        return x * self.encoding.max_rate
+
+
+def _settable_rates_problem(inp) -> Optional[str]:
+    """Why a PoissonGroup's rates cannot be set per sample (a string expression, e.g. a TimedArray), or None."""
+    from brian2.core.variables import ArrayVariable
+
+    if isinstance(inp.variables["rates"], ArrayVariable):
+        return None
+    return (f"input {inp.name!r} is a PoissonGroup with rates={inp._rates!r}: the Brian2 reference sets the "
+            "target's per-sample rates, which needs constant rates (e.g. PoissonGroup(N, rates=0*Hz))")
+
+
 # ------------------------------------------------------------------------------------- the model
 class Brian2Model:
     """A user's Brian2 network, read into the float IR, and able to run itself as the reference.
@@ -759,11 +797,54 @@ class Brian2Model:
 
         return b2.NetworkOperation(set_flags, dt=self.dt * b2.second, when="start")
 
+    @property
+    def reference_input(self) -> str:
+        """How :meth:`run_stream` feeds the input group (said in report.json next to the reference)."""
+        if isinstance(self.input_group, _b2().SpikeGeneratorGroup):
+            return "replayed: the target's spikes"
+        return "poisson: Brian2's own draws at the target's rates"
+
+    def _poisson_operation(self, rates: SampleRates, steps: int, t0_steps: int):
+        """A NetworkOperation that sets the PoissonGroup's rates at the start of each sample and of
+        each rest (0 Hz). One operation over a single ``Network.run``: a run per sample costs ~0.2 s
+        of Brian2 set-up each, the per-step Python call about 0.3 ms."""
+        b2 = _b2()
+        inp, dt = self.input_group, self.dt
+        problem = _settable_rates_problem(inp)
+        if problem:
+            raise FrontendError(problem)
+        if not isinstance(rates.encoding, RateEncoding):
+            raise FrontendError(f"input {inp.name!r} is a PoissonGroup and input.encoding is "
+                                f"{type(rates.encoding).__name__}: Poisson draws reproduce a rate code only")
+        if rates.steps != steps:
+            raise FrontendError(f"input rates cover {rates.steps} steps, the stream has {steps}")
+        hz = rates.probabilities() / dt    # fires with probability rates * dt per step
+        if hz.shape[1] != len(inp):
+            raise FrontendError(f"input rates have {hz.shape[1]} channels, {inp.name!r} has {len(inp)}")
+        window = rates.timesteps + rates.rest
+        shown = [None]                     # the segment whose rates are set: sample k, or -1 at rest
+
+        def set_rates(t):
+            step = int(round(float(np.asarray(t[:])) / dt)) - t0_steps
+            if not 0 <= step < steps:
+                return
+            k, r = divmod(step, window)
+            segment = k if r < rates.timesteps else -1
+            if segment != shown[0]:
+                inp.rates_ = hz[k] if segment >= 0 else 0.0
+                shown[0] = segment
+
+        return b2.NetworkOperation(set_rates, dt=dt * b2.second, when="start")
+
     def run_stream(self, spikes_in: np.ndarray, learn: bool = True,
-                   teacher: Optional[Dict[str, np.ndarray]] = None) -> dict:
+                   teacher: Optional[Dict[str, np.ndarray]] = None,
+                   rates: Optional[SampleRates] = None) -> dict:
         """Run Brian2 itself on a stream ``[steps, n_in]`` (continuing from its current state).
 
-        Needs a SpikeGeneratorGroup input (the exact spikes are replayed). ``learn=False`` runs the
+        A SpikeGeneratorGroup input replays the exact spikes. A PoissonGroup input (constant rates)
+        instead runs at ``rates`` (:class:`SampleRates`, the samples the stream was encoded from):
+        Brian2 draws its own spikes at the same per-step probabilities (``rates.seed`` seeds it); the
+        script's rates are restored afterwards. ``learn=False`` runs the
         plastic Synapses with only their propagation statements. ``teacher[projection]``: ``[steps,
         n_post]`` values of the post group's flag variable of a supervised-depression Synapses (the
         ``wrong`` of ``w - apre * wrong_post``), set at the start of every step; the flags the script
@@ -771,15 +852,18 @@ class Brian2Model:
         """
         b2 = _b2()
         inp = self.input_group
-        if not isinstance(inp, b2.SpikeGeneratorGroup):
+        poisson = not isinstance(inp, b2.SpikeGeneratorGroup)
+        if poisson and rates is None:
             raise FrontendError(f"input {inp.name!r} is a PoissonGroup: Brian2 cannot replay the exact spike "
                                 "stream; use a SpikeGeneratorGroup for reference runs")
         net = self._network()
         spikes_in = np.asarray(spikes_in, dtype=bool)
         steps = len(spikes_in)
         t0_steps = int(round(float(net.t) / self.dt))
-        k, idx = np.nonzero(spikes_in)
-        inp.set_spikes(idx, (k + t0_steps) * self.dt * b2.second)
+        rate_op = self._poisson_operation(rates, steps, t0_steps) if poisson else None
+        if not poisson:
+            k, idx = np.nonzero(spikes_in)
+            inp.set_spikes(idx, (k + t0_steps) * self.dt * b2.second)
         saved = {}
         teacher_op, saved_flags = None, []
         if teacher:
@@ -794,9 +878,17 @@ class Brian2Model:
                     saved[name] = (syn.pre.code, syn.post.code)
                     syn.pre.code = "\n".join(m.propagation)
                     syn.post.code = ""
+        if rate_op is not None:
+            saved_rates = np.array(inp.rates_[:])
+            net.add(rate_op)
+            if rates.seed is not None:
+                b2.seed(rates.seed)
         try:
             net.run(steps * self.dt * b2.second, namespace=self.run_ns)
         finally:
+            if rate_op is not None:
+                net.remove(rate_op)
+                inp.rates_ = saved_rates
             for name, (pre, post) in saved.items():
                 syn = self.synapse_objects[name]
                 syn.pre.code, syn.post.code = pre, post
