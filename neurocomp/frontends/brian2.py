@@ -630,10 +630,12 @@ def _settable_rates_problem(inp) -> Optional[str]:
     """Why a PoissonGroup's rates cannot be set per sample (a string expression, e.g. a TimedArray), or None."""
     from brian2.core.variables import ArrayVariable
 
-    if isinstance(inp.variables["rates"], ArrayVariable):
+    rates = inp.variables["rates"]
+    if isinstance(rates, ArrayVariable):
         return None
-    return (f"input {inp.name!r} is a PoissonGroup with rates={inp._rates!r}: the Brian2 reference sets the "
-            "target's per-sample rates, which needs constant rates (e.g. PoissonGroup(N, rates=0*Hz))")
+    return (f"input {inp.name!r} is a PoissonGroup with rates={getattr(rates, 'expr', rates)!r}: the Brian2 "
+            "reference sets the target's per-sample rates, which needs constant rates "
+            "(e.g. PoissonGroup(N, rates=0*Hz))")
 
 
 # ------------------------------------------------------------------------------------- the model
