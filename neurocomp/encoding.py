@@ -10,6 +10,14 @@ import numpy as np
 from neurocomp.ir import Encoding, LatencyEncoding, RateEncoding
 
 
+def rate_probabilities(x: np.ndarray, encoding: RateEncoding) -> np.ndarray:
+    """Spike probability per step of each feature under a rate code: ``max_rate * clip(x, 0, 1)``
+    (``[samples, n]``). The one definition the encoder draws with and Brian2 PoissonGroup references
+    run at."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.clip(x.reshape(len(x), -1), 0.0, 1.0) * encoding.max_rate
+
+
 def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
            indices: np.ndarray | None = None) -> np.ndarray:
     """Spike trains for feature rows ``x`` ``[samples, n]`` -> bool ``[samples, timesteps, n]``.
@@ -22,7 +30,7 @@ def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
     idx = np.arange(len(x)) if indices is None else np.asarray(indices)
     if isinstance(encoding, RateEncoding):
         out = np.empty((len(x), timesteps, x.shape[1]), dtype=bool)
-        p = x * encoding.max_rate
+        p = rate_probabilities(x, encoding)
         for k, (row, i) in enumerate(zip(p, idx)):
             rng = np.random.default_rng([seed, int(i)])
             out[k] = rng.random((timesteps, x.shape[1])) < row

@@ -622,8 +622,8 @@ class SampleRates:
 
     def probabilities(self) -> np.ndarray:
         """Spike probability per step ``[samples, n_in]`` while each sample is shown."""
-        x = np.clip(np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1), 0.0, 1.0)
-        return x * self.encoding.max_rate
+        from neurocomp.encoding import rate_probabilities
+        return rate_probabilities(self.x, self.encoding)
 
 
 def _settable_rates_problem(inp) -> Optional[str]:
