@@ -49,6 +49,18 @@ def to_stream(spikes: np.ndarray, rest: int) -> np.ndarray:
     return out.reshape(n * (T + rest), n_in)
 
 
+def training_spikes(split, start: int, stop: int, encoding, timesteps: int, seed: int) -> np.ndarray:
+    """Training samples ``start..stop-1`` encoded as every compile encodes them (input seed, each
+    sample seeded by its position in the training split, so a slice encodes as inside the whole)."""
+    idx = np.arange(start, stop)
+    return encode(split.x_train[start:stop], encoding, timesteps, seed=seed, indices=idx)
+
+
+def held_out_spikes(split, n: int, encoding, timesteps: int, seed: int) -> np.ndarray:
+    """The first ``n`` held-out samples, encoded with ``seed + 1`` (apart from the training draws)."""
+    return encode(split.x_test[:n], encoding, timesteps, seed=seed + 1)
+
+
 def input_delay(net: Network, population: str) -> int:
     """Steps from an input spike to the earliest spike it can cause in ``population`` (shortest path)."""
     dist, frontier = {net.input.name: 0}, [net.input.name]
@@ -257,9 +269,8 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
     if net.input.size != split.x_train.shape[1]:
         raise NeurocompError(f"{spec.path}: input group {net.input.name!r} has {net.input.size} channels, "
                              f"dataset {spec.dataset.name!r} has {split.x_train.shape[1]} features")
-    idx = np.arange(n_train + n_label)
-    train_spikes = encode(split.x_train[:n_train + n_label], enc, T, seed=spec.input.seed, indices=idx)
-    test_spikes = encode(split.x_test[:n_test], enc, T, seed=spec.input.seed + 1)
+    train_spikes = training_spikes(split, 0, n_train + n_label, enc, T, spec.input.seed)
+    test_spikes = held_out_spikes(split, n_test, enc, T, spec.input.seed)
     train_stream = to_stream(train_spikes[:n_train], R)
     eval_stream = to_stream(np.concatenate([train_spikes[n_train:], test_spikes]), R)
     window = T + R

@@ -34,8 +34,8 @@ import numpy as np
 from neurocomp.backends.learning import StreamResult, freeze
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import Network, load_network
-from neurocomp.learning_pipeline import (LEARNING_TARGETS, assign_labels, classify, input_delay,
-                                         run_on_stream_target, to_stream, window_counts)
+from neurocomp.learning_pipeline import (LEARNING_TARGETS, assign_labels, classify, held_out_spikes, input_delay,
+                                         run_on_stream_target, to_stream, training_spikes, window_counts)
 
 REPLAY_TAIL = 20   # silent steps the compile appends to a replayed script stream
 
@@ -142,7 +142,6 @@ def evaluation_stream(build: StreamBuild, samples: Optional[int] = None, warmup:
         script = _brian2_model(build).script_stream
         stream = np.concatenate([script, np.zeros((REPLAY_TAIL, net.input.size), dtype=bool)])
         return EvalStream(stream, len(stream), delay, 0, 1, None, None)
-    from neurocomp.encoding import encode
 
     ln = build.report["learning"]
     T = int(build.report["timesteps"])
@@ -153,13 +152,10 @@ def evaluation_stream(build: StreamBuild, samples: Optional[int] = None, warmup:
     n_classes = len(classes) if classes is not None else int(max(split.y_train.max(), split.y_test.max())) + 1
     n_test = min(samples or ln.get("test_samples") or len(split.x_test), len(split.x_test))
     enc, seed = net.input.encoding, int(build.info["input_seed"])
-    # the compile's encodings: training/labelling digits with the input seed (indexed within the
-    # training split), held-out digits with seed + 1
     parts, warm = [], (n_label if warmup else 0)
     if warm:
-        idx = np.arange(n_train, n_train + warm)
-        parts.append(encode(split.x_train[idx], enc, T, seed=seed, indices=idx))
-    parts.append(encode(split.x_test[:n_test], enc, T, seed=seed + 1))
+        parts.append(training_spikes(split, n_train, n_train + warm, enc, T, seed))
+    parts.append(held_out_spikes(split, n_test, enc, T, seed))
     stream = to_stream(np.concatenate(parts), window - T)
     return EvalStream(stream, window, delay, warm, n_test, split.y_test[:n_test],
                       split.y_train[n_train:n_train + warm], n_classes)
@@ -280,13 +276,10 @@ def training_stream(build: StreamBuild, samples: Optional[int] = None) -> Option
     n_train = int(ln.get("samples") or 0)
     if build.mode != "dataset" or n_train < 1:
         return None
-    from neurocomp.encoding import encode
-
     n = min(samples or n_train, n_train)
     T = int(build.report["timesteps"])
     split = _load_split(build.info["dataset"])
-    spikes = encode(split.x_train[:n], build.learned.input.encoding, T, seed=int(build.info["input_seed"]),
-                    indices=np.arange(n))
+    spikes = training_spikes(split, 0, n, build.learned.input.encoding, T, int(build.info["input_seed"]))
     return to_stream(spikes, int(ln["steps_per_sample"]) - T)
 
 
