@@ -122,22 +122,23 @@ def test_verify_tiny_stream_build_cpu_identical_to_lava(tiny_build, tmp_path):
 
 @pytest.mark.slow
 def test_verify_detects_a_lava_run_that_differs(tiny_build, tmp_path, monkeypatch):
-    """Lava runs the build with one learned weight changed (a real Lava run of a different network):
-    verify must name the population, the neuron behind that weight and a step after its input fired,
-    and exit 1."""
+    """Lava runs the build with one neuron's learned input weights zeroed (a real Lava run of a
+    different network): that neuron can no longer fire, so verify must name the population, that
+    neuron and the step of its first spike on cpu, and exit 1."""
     import neurocomp.stream_build as sb
 
     build, _ = tiny_build
-    ev = sb.evaluation_stream(sb.load_stream_build(build))
-    first_input = int(np.argmax(ev.stream.any(axis=1)))          # the stream's first input spike
-    channel = int(np.nonzero(ev.stream[first_input])[0][0])
+    b = sb.load_stream_build(build)
+    ev = sb.evaluation_stream(b)
+    cpu = sb.run_targets(b, ev, "cpu").spikes["exc"]
+    first_step, neuron = (int(x[0]) for x in np.nonzero(cpu))     # the first spike, lowest neuron
     real_run_targets = sb.run_targets
 
     def tampered(b, e, target, progress=None):
         if target != "loihi-sim":
             return real_run_targets(b, e, target, progress)
         w = {p.name: p.synapse.weight.copy() for p in b.learned.projections if p.plasticity is not None}
-        w["stdp"][0, channel] = 0 if w["stdp"][0, channel] > 127 else 255
+        w["stdp"][neuron, :] = 0
         from neurocomp.backends.learning import with_weights
         return real_run_targets(sb.StreamBuild(b.path, with_weights(b.learned, w), b.info, b.report), e, target)
 
@@ -148,7 +149,7 @@ def test_verify_detects_a_lava_run_that_differs(tiny_build, tmp_path, monkeypatc
     rep = json.loads((tmp_path / "verify.json").read_text())
     assert rep["cpu_matches_loihi_sim"] is False
     first = rep["pairs"]["cpu vs loihi-sim"]["first_layer"]
-    assert first["layer"] == "exc" and first["neuron"] == 0 and first["step"] > first_input
+    assert first["layer"] == "exc" and first["neuron"] == neuron and first["step"] == first_step
 
 
 # --------------------------------------------------------------------------------------- energy
