@@ -429,6 +429,10 @@ def format_brian2_report(report: dict) -> str:
                      + (f"  (supervised readout: output neuron j = class j, {ln.get('test_samples')} held-out "
                         "samples)" if "supervised" in ln else
                         f"  ({ln.get('label_samples')} labelling, {ln.get('test_samples')} held-out samples)"))
+        if ln.get("reference_input"):
+            lines.append(f"          Brian2 input: {ln['reference_input']}")
+        elif ln.get("reference_error"):
+            lines.append(f"          no Brian2 reference: {ln['reference_error']}")
     ag = report.get("agreement", {}).get("target_vs_cpu")
     if ag:
         lines.append("agreement " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ag.items()))
