@@ -173,7 +173,7 @@ class SupervisedDepression:
 
 
 LEARNING_DEPENDENCIES = ("x0", "y0")
-LEARNING_FACTORS = ("x1", "y1", "y2")
+LEARNING_FACTORS = ("x0", "y0", "x1", "y1", "y2")
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,9 @@ class LoihiLearning:
 
     ``terms``: products ``(dependency, factors, mantissa, exponent)``; each epoch
     ``dw = sum(mantissa * 2**exponent * dependency * prod(factors))`` in weight units, with
-    ``dependency`` ``x0`` (pre spiked) or ``y0`` (post spiked), ``factors`` a tuple from ``x1``
-    (pre trace), ``y1`` (post trace), ``y2`` (the run-time third factor), ``mantissa`` in -8..7 and
+    ``dependency`` ``x0`` (pre spiked) or ``y0`` (post spiked), ``factors`` a tuple from ``x0``/``y0``
+    (the other side spiked this step, 1 bit), ``x1`` (pre trace), ``y1`` (post trace), ``y2`` (the
+    run-time third factor), ``mantissa`` in -8..7 and
     ``exponent`` in -7..8 (Lava's scaling-factor ranges). Traces are 7-bit (0..127): they jump by an
     integer ``*_impulse`` at each spike and decay with time constant ``*_tau`` steps, stochastically
     rounded with Lava's seeded generators (``rng_seed``). ``third_factor`` selects Lava's

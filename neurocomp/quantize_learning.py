@@ -84,8 +84,18 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
             terms = []
             if xi:
                 terms.append(("y0", ("x1",), xm, xk))
+            coincidence = "0"
             if yi:
                 terms.append(("x0", ("y1",), ym, yk))
+                # Loihi updates the traces before the rule, so a pre spike in a step where the post
+                # neuron fires sees y1 with that step's impulse; Brian2 runs on_pre before on_post and
+                # does not. Take the impulse back for coincident spikes: + x0 * y0 * |Apost|.
+                try:
+                    _, om, ok, oa = fit_scale(-ya)
+                    terms.append(("x0", ("y0",), om, ok))
+                    coincidence = f"({om}) * 2^{ok}"
+                except ValueError:
+                    oa = 0.0   # below the smallest learning rate: the ordering effect is smaller still
             if cm:
                 terms.append(("y0", (), cm, ck))
             if pm:
@@ -96,6 +106,7 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
                 "Apre_lsb": rule.Apre / lsb, "x1_impulse": xi, "potentiation": f"{xi} * {xm} * 2^{xk}" if xi else "0",
                 "Apre_lsb_fixed": xa, "Apost_lsb": rule.Apost / lsb, "y1_impulse": yi,
                 "depression": f"{yi} * ({ym}) * 2^{yk}" if yi else "0", "Apost_lsb_fixed": ya,
+                "coincidence_term": coincidence, "coincidence_lsb_fixed": oa if yi else 0.0,
                 "xtar_lsb": rule.xtar / lsb, "xtar_term": f"({cm}) * 2^{ck}" if cm else "0",
                 "xtar_lsb_fixed": -ca + 0.0, "pre_const_lsb": rule.pre_const / lsb,
                 "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa})

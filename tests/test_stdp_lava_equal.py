@@ -1,8 +1,8 @@
 """The cpu learning engine against Lava's own LearningDense (PyLearningDenseModelBitApproximate),
 run by Lava's runtime: after the same stream, every weight and every spike must be identical.
 
-One network exercises everything at once: a plastic input projection with pair STDP and Diehl &
-Cook's constant post-spike depression, a recurrent excitatory <-> inhibitory loop (lateral
+One network exercises everything at once: a plastic input projection with pair STDP, Diehl &
+Cook's constant post-spike depression and terms with a spike as a factor (``x0 * y0``), a recurrent excitatory <-> inhibitory loop (lateral
 inhibition through Lava's one-step Dense delay), and a third-factor (Loihi3F) supervised-depression
 projection whose teacher signal reaches Lava through ``s_in_y2``. Lava's stochastic rounding is
 seeded (``rng_seed``; its ConnVarRandom is fixed at seed 2), so equality is exact, not statistical.
@@ -19,7 +19,9 @@ from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL
 
 def _network(seed=0, n_in=24, n_exc=12, n_out=3):
     rng = np.random.default_rng(seed)
-    stdp = LoihiLearning([("y0", ("x1",), 3, -4), ("x0", ("y1",), -5, -5), ("y0", (), -3, -2)],
+    # pair STDP, D&C's constant post term, and spike-as-factor terms (the coincidence correction)
+    stdp = LoihiLearning([("y0", ("x1",), 3, -4), ("x0", ("y1",), -5, -5), ("y0", (), -3, -2),
+                          ("x0", ("y0",), 5, -3), ("y0", ("x0", "x1"), -2, -6)],
                          x1_impulse=24, x1_tau=12, y1_impulse=40, y1_tau=9, rng_seed=11)
     supervised = LoihiLearning([("y0", ("x1", "y2"), -3, -3)], x1_impulse=30, x1_tau=10, third_factor=True,
                                rng_seed=5)

@@ -38,6 +38,7 @@ W_WEIGHTS_U = 8
 ACC_SHIFT = (W_ACCUMULATOR_U + 1) - (W_WEIGHTS_U + 1)   # weights enter the accumulator << 7
 ACC_MIN, ACC_MAX = -(2 ** W_ACCUMULATOR_U) - 1, 2 ** W_ACCUMULATOR_U - 1
 TRACE_MAX = 2 ** W_TRACE - 1
+FACTOR_BITS = {"x0": 1, "y0": 1, "x1": W_TRACE, "y1": W_TRACE, "y2": W_TRACE}   # constants.FACTOR_TO_WIDTH_DICT
 THIRD_FACTOR_TAU = np.iinfo(np.uint16).max   # Loihi3FLearningRule: y traces "decay" with tau 65535
 CONN_VAR_SEED = 2                # lava ConnVarRandom() default seed (not taken from the rule)
 
@@ -122,18 +123,20 @@ class LoihiLearningEngine:
             return weights  # every product is gated by a spike: nothing changes, rounding is exact
         self.updates += 1
         zeros = np.zeros_like(y_new)[:, np.newaxis]
+        dependency = {"x0": pre[np.newaxis, :].astype(np.int64), "y0": post[:, np.newaxis].astype(np.int64)}
         if rule.third_factor:  # y1, y3 ports are unconnected (zeros); y2 is the teacher
             factor_values = {"x1": x_new[np.newaxis, :], "y1": zeros, "y2": y_new[:, np.newaxis]}
         else:                  # y2 has no impulse and tau 0: always zero
             factor_values = {"x1": x_new[np.newaxis, :], "y1": y_new[:, np.newaxis], "y2": zeros}
-        dependency = {"x0": pre[np.newaxis, :].astype(np.int64), "y0": post[:, np.newaxis].astype(np.int64)}
+        factor_values.update(dependency)   # a spike as a factor: "x0 * y0" = both sides spiked this step
         acc = weights.astype(np.int64) << ACC_SHIFT
         for dep, factors, mant, exp in rule.terms:
             prod = np.broadcast_to(dependency[dep], weights.shape).astype(np.int64)
             width = W_S_MANT
             for f in factors:
-                prod = prod * np.clip(factor_values[f], -(2 ** W_TRACE), 2 ** W_TRACE - 1)
-                width += W_TRACE
+                bits = FACTOR_BITS[f]
+                prod = prod * np.clip(factor_values[f], -(2 ** bits), 2 ** bits - 1)
+                width += bits
             prod = prod * mant
             prod = np.right_shift(prod, max(0, width - W_ACCUMULATOR_U))
             prod = np.left_shift(prod, exp + 7)
