@@ -214,6 +214,17 @@ REFUSALS = {
     s.connect()
     return [inp, g, s]
     """, ["Synapses 'free'", "clip"]),
+    "post_before_pre_order": ("""
+    g = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV", name="g")
+    s = Synapses(inp, g, '''w : volt
+                            dapre/dt = -apre/(20*ms) : volt (event-driven)
+                            dapost/dt = -apost/(20*ms) : volt (event-driven)''',
+                 on_pre="v_post += w\\napre += 0.1*mV\\nw = clip(w + apost, 0*mV, 4*mV)",
+                 on_post="apost += -0.1*mV\\nw = clip(w + apre, 0*mV, 4*mV)", name="swapped")
+    s.connect()
+    s.pre.order, s.post.order = 1, -1
+    return [inp, g, s]
+    """, ["Synapses 'swapped'", "on_pre first"]),
 }
 
 

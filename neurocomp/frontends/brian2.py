@@ -552,6 +552,11 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
         raise FrontendError(f"{s}: weights must be clipped to [0, wmax] (8-bit magnitudes; use '-=' on the "
                             "target for inhibition)")
     rows = {"rule_wmax": wmax, "rule_gain": gain}
+    # Brian2's default runs on_pre before on_post within a step; the quantised rule corrects Loihi's
+    # trace-first epoch for exactly that order (quantize_learning: the coincidence term)
+    if "pre" in parsed and "post" in parsed and syn.pre.when == syn.post.when and syn.pre.order >= syn.post.order:
+        raise FrontendError(f"{s}: on_post runs before on_pre (pathway order {syn.post.order} <= {syn.pre.order}); "
+                            "neurocomp maps Brian2's default order (on_pre first)")
     # supervised depression: post update w - c * apre * flag_post
     if "post" in parsed and any(str(x).endswith("_post") for x in parsed["post"][0].free_symbols):
         rest, _, _, where = parsed["post"]
