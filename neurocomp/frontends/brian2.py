@@ -29,7 +29,9 @@ What maps, and how (one Brian2 step ``dt`` = one Loihi step):
   (event- or clock-driven, ``d/dt = -a/tau``), ``apre += Apre`` on_pre, ``apost += Apost`` on_post,
   ``w = clip(w + apost, wmin, wmax)`` on_pre, ``w = clip(w + apre [- xtar], wmin, wmax)`` on_post ->
   :class:`neurocomp.ir.STDP`; ``w = clip(w - apre * flag_post, wmin, wmax)`` on_post with a
-  postsynaptic teacher variable -> :class:`neurocomp.ir.SupervisedDepression`.
+  postsynaptic teacher variable -> :class:`neurocomp.ir.SupervisedDepression`. Brian2 runs on_pre
+  before on_post in a step (its default order; other orders are refused), while a Loihi learning
+  epoch updates the traces first; the quantiser's coincidence term makes up the difference.
 
 One difference remains by construction: Brian2 resets a neuron *after* its synapses act, so a
 ``v`` jump arriving in a step where the target fires is lost, while Lava delivers it one step later,
