@@ -139,13 +139,14 @@ def _divergence_cell(c: dict, samples: int) -> str:
     return f"step {d['step']}, neuron {d['neuron']} (sample {d['sample']}); {differ}/{samples} samples differ"
 
 
-def format_verify(report: dict) -> str:
-    """A readable side-by-side table of a :func:`spike_match_report` / :func:`verify_build` report."""
-    targets, pair_keys, n = report["targets"], list(report["pairs"]), report["samples"]
-    header = ["layer", "neurons"] + [f"{t} spikes/sample" for t in targets] + \
+def _layer_table(report: dict, first_column: str, divergence_cell) -> list:
+    """Lines of the per-layer table both verify reports print: spikes per sample on each target, then
+    each pair's first divergence (``divergence_cell(compare_entry) -> str``)."""
+    targets, pair_keys = report["targets"], list(report["pairs"])
+    header = [first_column, "neurons"] + [f"{t} spikes/sample" for t in targets] + \
              [f"{k}: first divergence" for k in pair_keys]
     rows = [[row["name"], str(row["neurons"])] + [f"{row['spikes_per_sample'][t]:.1f}" for t in targets] +
-            [_divergence_cell(row["compare"][k], n) for k in pair_keys] for row in report["layers"]]
+            [divergence_cell(row["compare"][k]) for k in pair_keys] for row in report["layers"]]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     numeric = 2 + len(targets)
 
@@ -153,10 +154,16 @@ def format_verify(report: dict) -> str:
         return "  ".join(c.rjust(w) if 0 < i < numeric else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
+    return [fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows] + [""]
+
+
+def format_verify(report: dict) -> str:
+    """A readable side-by-side table of a :func:`spike_match_report` / :func:`verify_build` report."""
+    n = report["samples"]
     lines = []
     if "model" in report:
         lines += [f"{report['model']}: {n} held-out samples x {report['timesteps']} steps", ""]
-    lines += [fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows] + [""]
+    lines += _layer_table(report, "layer", lambda c: _divergence_cell(c, n))
     if "accuracy" in report:
         lines.append("accuracy  " + "  ".join(f"{t} {100 * a:.1f}%" for t, a in report["accuracy"].items())
                      + f"   (these {n} samples)")
@@ -287,23 +294,12 @@ def _stream_divergence_cell(c: dict) -> str:
 
 def format_stream_verify(report: dict) -> str:
     """The side-by-side table of :func:`verify_stream_build`."""
-    targets, pair_keys, n = report["targets"], list(report["pairs"]), report["samples"]
-    header = ["population", "neurons"] + [f"{t} spikes/sample" for t in targets] + \
-             [f"{k}: first divergence" for k in pair_keys]
-    rows = [[row["name"], str(row["neurons"])] + [f"{row['spikes_per_sample'][t]:.1f}" for t in targets] +
-            [_stream_divergence_cell(row["compare"][k]) for k in pair_keys] for row in report["layers"]]
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    numeric = 2 + len(targets)
-
-    def fmt(cells):
-        return "  ".join(c.rjust(w) if 0 < i < numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
+    n = report["samples"]
     what = f"{n} held-out samples" if report["mode"] == "dataset" else "the script's input spikes"
     lines = [f"{report['model']}: {what} as one stream of {report['stream_steps']} steps "
              f"({report['timesteps']} per sample), learned weights frozen; float = Brian2 with the "
              "target's learned weights", ""]
-    lines += [fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows] + [""]
+    lines += _layer_table(report, "population", _stream_divergence_cell)
     if "accuracy" in report:
         lines.append("accuracy  " + "  ".join(f"{t} {100 * a:.1f}%" for t, a in report["accuracy"].items())
                      + f"   (these {n} samples, from rest)")
