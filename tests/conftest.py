@@ -48,6 +48,20 @@ def write_tiny_model(d: Path, hidden: int = 16, vth: float = 1.0, gain: float = 
     return d
 
 
+def write_small_diehl_cook(d: Path, test_samples: int = 12) -> Path:
+    """models/diehl_cook shrunk to seconds (10 neurons, 16 training digits): its model.yaml in ``d``."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "model.yaml").write_text(textwrap.dedent(f"""
+        neurocomp: 1
+        name: dc_small
+        source: {{kind: brian2, script: {REPO / 'models/diehl_cook/net.py'}, kwargs: {{n_exc: 10}}}}
+        input: {{encoding: rate, max_rate: 0.5, timesteps: 15}}
+        dataset: {{name: digits, holdout: 100}}
+        learning: {{samples: 16, label_samples: 12, test_samples: {test_samples}, rest_steps: 5}}
+    """))
+    return d / "model.yaml"
+
+
 @pytest.fixture
 def tiny_model_dir(tmp_path: Path) -> Path:
     return write_tiny_model(tmp_path)

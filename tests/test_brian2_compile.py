@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neurocomp.ir import load_network
+
+from conftest import write_small_diehl_cook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,14 +41,7 @@ def test_diehl_cook_learns_on_lava_and_cpu_identically(tmp_path):
     accuracy on target and Brian2's own (float) reference on the same spike streams."""
     from neurocomp.pipeline import compile_model
 
-    (tmp_path / "model.yaml").write_text(textwrap.dedent(f"""
-        neurocomp: 1
-        name: dc_small
-        source: {{kind: brian2, script: {REPO / 'models/diehl_cook/net.py'}, kwargs: {{n_exc: 10}}}}
-        input: {{encoding: rate, max_rate: 0.5, timesteps: 15}}
-        dataset: {{name: digits, holdout: 100}}
-        learning: {{samples: 16, label_samples: 12, test_samples: 12, rest_steps: 5}}
-    """))
+    write_small_diehl_cook(tmp_path)
     report = compile_model(tmp_path / "model.yaml", target="loihi-sim", out=tmp_path / "build")
     ln = report["learning"]
     assert {"samples", "weight_change", "accuracy", "reference_accuracy"} <= set(ln)
@@ -64,7 +58,7 @@ def test_diehl_cook_learns_on_lava_and_cpu_identically(tmp_path):
 
 @pytest.mark.slow
 def test_diehl_cook_example_learns_on_target_within_5pp_of_brian2(tmp_path):
-    """The example exactly as shipped (200 neurons, 400 training digits, 500 held-out), compiled
+    """The example exactly as shipped (200 neurons, 800 training digits, 500 held-out), compiled
     from the command line on the cpu target (bit-identical to Lava's learning model, shown above and
     in tests/test_stdp_lava_equal.py): the accuracy it learns to is within 5 pp of the same network
     learned in Brian2 itself, and both are far above chance (10 %)."""
@@ -73,7 +67,7 @@ def test_diehl_cook_example_learns_on_target_within_5pp_of_brian2(tmp_path):
                            "--target", "cpu", "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     ln = json.loads((out / "report.json").read_text())["learning"]
-    assert ln["samples"] == 400 and ln["test_samples"] == 500
+    assert ln["samples"] == 800 and ln["test_samples"] == 500
     assert ln["accuracy"] > 0.4 and ln["reference_accuracy"] > 0.4
     assert abs(ln["accuracy"] - ln["reference_accuracy"]) <= 0.05, ln
     # learning moved the weights about as far on target as in Brian2

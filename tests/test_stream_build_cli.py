@@ -4,7 +4,6 @@ and activity counted on the stream simulator (checked by hand on a tiny recurren
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,8 @@ from neurocomp import energy as en
 from neurocomp.backends.learning import run_stream
 from neurocomp.cli.main import cli
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
+
+from conftest import write_small_diehl_cook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,14 +66,7 @@ def dc_build(tmp_path_factory):
     from neurocomp.pipeline import compile_model
 
     d = tmp_path_factory.mktemp("dc")
-    (d / "model.yaml").write_text(textwrap.dedent(f"""
-        neurocomp: 1
-        name: dc_small
-        source: {{kind: brian2, script: {REPO / 'models/diehl_cook/net.py'}, kwargs: {{n_exc: 10}}}}
-        input: {{encoding: rate, max_rate: 0.5, timesteps: 15}}
-        dataset: {{name: digits, holdout: 100}}
-        learning: {{samples: 16, label_samples: 12, test_samples: 24, rest_steps: 5}}
-    """))
+    write_small_diehl_cook(d, test_samples=24)
     report = compile_model(d / "model.yaml", target="cpu", out=d / "build")
     return d / "build", report
 
