@@ -17,53 +17,13 @@ from neurocomp.errors import FrontendError
 from neurocomp.frontends.brian2 import Brian2Model, SampleRates
 from neurocomp.ir import LatencyEncoding, RateEncoding
 
-# models/diehl_cook/net.py in miniature, the input a PoissonGroup with constant (settable) rates
-DC_POISSON = """
-from brian2 import Hz, NeuronGroup, PoissonGroup, Synapses, defaultclock, ms, mV
-import numpy as np
-
-tau_e, tau_syn, v_rest_e, v_reset_e, v_thresh_e = 20 * ms, 2 * ms, -65 * mV, -65 * mV, -52 * mV
-tau_i, v_rest_i, v_reset_i, v_thresh_i = 10 * ms, -60 * mV, -45 * mV, -40 * mV
-w_ei, w_ie, wmax = 30 * mV, 50 * mV, 4 * mV
-taupre = taupost = 20 * ms
-Apre, Apost, xtar = 0.0294 * mV, -0.005 * mV, 0.1255 * mV
-tau_t, v_drive_t, v_thresh_t = 10 * ms, 1000 * mV, 1 * mV
-theta_max, theta_plus, theta_decay = 10 * mV, 0.047 * mV, 0.000245 * mV
-
-def build(n_input=64, n_exc=10, seed=0):
-    defaultclock.dt = 1 * ms
-    rng = np.random.default_rng(seed)
-    inp = PoissonGroup(n_input, rates=0 * Hz, name="inp")
-    exc = NeuronGroup(n_exc, '''dv/dt = (v_rest_e - v + I)/tau_e : volt
-                                dI/dt = -I/tau_syn : volt''',
-                      threshold="v > v_thresh_e", reset="v = v_reset_e", method="exact", name="exc")
-    inh = NeuronGroup(n_exc, "dv/dt = (v_rest_i - v)/tau_i : volt", threshold="v > v_thresh_i",
-                      reset="v = v_reset_i", method="exact", name="inh")
-    tonic = NeuronGroup(1, "dv/dt = (v_drive_t - v)/tau_t : volt", threshold="v > v_thresh_t",
-                        reset="v = 0*mV", method="exact", name="tonic")
-    exc.v = v_reset_e
-    inh.v = v_reset_i
-    stdp = Synapses(inp, exc, '''w : volt
-                                 dapre/dt = -apre/taupre : volt (event-driven)
-                                 dapost/dt = -apost/taupost : volt (event-driven)''',
-                    on_pre='''I_post += w
-                              apre += Apre
-                              w = clip(w + apost, 0*mV, wmax)''',
-                    on_post='''apost += Apost
-                               w = clip(w + apre - xtar, 0*mV, wmax)''', name="input_exc")
-    stdp.connect()
-    stdp.w = rng.uniform(0.35, 0.65, len(stdp)) * wmax
-    ei = Synapses(exc, inh, on_pre="v_post += w_ei", name="exc_inh")
-    ei.connect(j="i")
-    ie = Synapses(inh, exc, on_pre="I_post -= w_ie", name="inh_exc")
-    ie.connect(condition="i != j")
-    theta = Synapses(tonic, exc, "w : volt", on_pre='''I_post -= w
-                                                      w = clip(w - theta_decay, 0*mV, theta_max)''',
-                     on_post="w = clip(w + theta_plus, 0*mV, theta_max)", name="theta")
-    theta.connect()
-    theta.w = 0 * mV
-    return [inp, exc, inh, tonic, stdp, ei, ie, theta]
-"""
+# models/diehl_cook/net.py itself, its input swapped for a PoissonGroup with constant (settable) rates
+REPO = Path(__file__).resolve().parents[1]
+_DC = (REPO / "models/diehl_cook/net.py").read_text()
+DC_POISSON = _DC.replace('inp = SpikeGeneratorGroup(n_input, [], [] * ms, name="inp")',
+                         'inp = PoissonGroup(n_input, rates=0 * Hz, name="inp")').replace(
+    "from brian2 import NeuronGroup, SpikeGeneratorGroup,", "from brian2 import Hz, NeuronGroup, PoissonGroup,")
+assert "PoissonGroup(n_input" in DC_POISSON and "import Hz," in DC_POISSON
 
 # a PoissonGroup and a SpikeMonitor on it (the script's own monitor records Brian2's draws)
 POISSON_PROBE = """
