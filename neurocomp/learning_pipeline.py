@@ -407,7 +407,9 @@ def format_brian2_report(report: dict) -> str:
     for r in report.get("rules", []):
         lines.append(f"rule {r['projection']}: {r['rule']}, weight step {r['weight_lsb']:.4g}; "
                      + ", ".join(f"{k} {r[k]}" for k in ("x1_tau", "x1_impulse", "potentiation", "y1_tau",
-                                                         "y1_impulse", "depression", "xtar_term") if k in r))
+                                                         "y1_impulse", "depression", "coincidence_term",
+                                                         "xtar_term", "pre_const_term")
+                                 if k in r and r[k] not in (0, "0")))
     lines.append("")
     ln = report.get("learning", {})
     if report["mode"] == "replay":
