@@ -15,12 +15,13 @@ Loihi's LIF and learning engine run — written in plain Brian2.
 
 What else changes from the paper, and why: conductance-based synapses become current-based (Loihi's
 LIF integrates one current); no refractory period and no weight normalisation (neither exists on the
-chip); 8x8 digits, 200 neurons, 400 training digits, so it learns in about a minute on a CPU.
+chip); 8x8 digits, 200 neurons, 800 training digits, so it learns in about two minutes on a CPU.
 
-Why 200 neurons and a slow learning rate: learning is chaotic (one different rounding and two runs
-drift apart), so a small network's accuracy is a lottery ticket — 50 neurons land anywhere in
-50-65 %, whether Brian2 or the chip learns. More neurons and smaller steps average over more
-digits, and the accuracy a run reaches becomes a property of the network, not of its noise.
+Why 200 neurons, a slow learning rate and 800 digits: learning is chaotic (one different rounding
+and two runs drift apart), so a small, briefly trained network's accuracy is a lottery ticket —
+50 neurons after 200 digits land anywhere in 50-65 %, whether Brian2 or the chip learns. More
+neurons, smaller steps and a longer run let the competition settle, and the accuracy a run reaches
+becomes a property of the network, not of its noise.
 
 The learning constants are chosen to land on Lava's learning-rule grid (mantissa 1..7 times a power
 of two, in 8-bit weight steps): ``neurocomp compile`` prints each float -> integer fit and its error;
