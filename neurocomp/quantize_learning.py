@@ -139,6 +139,11 @@ def _bound(proj: Projection) -> float:
                             f"[wmin, 0]; got [{rule.wmin:g}, {rule.wmax:g}]")
 
 
+def supervised_projections(net: Network) -> list:
+    """Projections whose rule needs a teacher (supervised depression, a third-factor rule on Loihi)."""
+    return [p for p in net.projections if isinstance(p.plasticity, SupervisedDepression)]
+
+
 @dataclass(frozen=True)
 class StreamQuantization:
     fixed: Network
@@ -242,7 +247,7 @@ def quantize_stream_network(net: Network, fmt: FixedPointFormat, calibration_str
     uv_max = 2 ** (fmt.uv_bits - 1) - 1
     # third-factor rules calibrate with their teacher off (no supervised depression yet)
     silent = {p.name: np.zeros((len(calibration_stream), p.synapse.shape[0]), dtype=np.int64)
-              for p in net.projections if isinstance(p.plasticity, SupervisedDepression)}
+              for p in supervised_projections(net)}
     for attempt in range(6):
         res = run(q.fixed, calibration_stream, teacher=silent, probe_peaks=True)
         ok = attempt > 0

@@ -112,8 +112,7 @@ class EvalStream:
 
 def _load_split(ds: dict):
     from neurocomp.data import load_split
-    kwargs = {"classes": ds["classes"]} if ds.get("classes") is not None else {}
-    return load_split(ds["name"], ds["holdout"], ds["seed"], Path(ds["base_dir"]), **kwargs)
+    return load_split(ds["name"], ds["holdout"], ds["seed"], Path(ds["base_dir"]), classes=ds.get("classes"))
 
 
 def _brian2_model(build: StreamBuild):
@@ -148,8 +147,7 @@ def evaluation_stream(build: StreamBuild, samples: Optional[int] = None, warmup:
     window = int(ln["steps_per_sample"])
     n_train, n_label = int(ln["samples"]), int(ln["label_samples"])
     split = _load_split(build.info["dataset"])
-    classes = build.info["dataset"].get("classes")
-    n_classes = len(classes) if classes is not None else int(max(split.y_train.max(), split.y_test.max())) + 1
+    n_classes = split.n_classes
     n_test = min(samples or ln.get("test_samples") or len(split.x_test), len(split.x_test))
     enc, seed = net.input.encoding, int(build.info["input_seed"])
     parts, warm = [], (n_label if warmup else 0)
