@@ -35,11 +35,11 @@ import time
 
 import numpy as np
 
-from neurocomp import fixed_point_jit as jit
+from neurocomp.backends import fixed_point_jit as jit
 from neurocomp.backends.lava_sim import LavaNetwork
 from neurocomp.backends.sim import simulate
 from neurocomp.data import load_split
-from neurocomp.encoding import encode
+from neurocomp.ir.encodings import encode
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding
 
 T = 100
@@ -106,7 +106,7 @@ COLD_COMPILE = """
 import time
 t0 = time.perf_counter()
 import numpy as np
-from neurocomp.fixed_point import LifPopulationKernel
+from neurocomp.backends.fixed_point import LifPopulationKernel
 from neurocomp.ir import LoihiDense, LoihiLIF
 LifPopulationKernel(LoihiLIF(2, 0, 0, 1), [LoihiDense(np.ones((2, 3)), 8, 0, 1)]).run([np.ones((1, 2, 3), bool)])
 print(time.perf_counter() - t0)

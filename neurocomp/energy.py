@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.backends.sim import layer_order, simulate
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import Dense, LoihiDense, LoihiLIF, Network
@@ -596,7 +596,7 @@ def measure_stream_activity(net: Network, stream: np.ndarray, window: int,
       (its weights move, zero or not);
     * neuron updates, active when the buffered input is nonzero, ``u`` or ``v`` entered the step
       nonzero, or there is a bias. ``u``/``v`` are replayed from the recorded spikes with the single
-      LIF kernel (:func:`neurocomp.fixed_point.lif_step`) and the replay must reproduce every recorded
+      LIF kernel (:func:`neurocomp.backends.fixed_point.lif_step`) and the replay must reproduce every recorded
       spike. A population fed by a learning projection cannot be replayed (its weights change every
       step): all its updates are counted active, an upper bound;
     * spikes; learning synapse updates (``learn``): per plastic projection each pre spike updates its

@@ -31,7 +31,7 @@ import numpy as np
 
 from neurocomp.backends.learning import StreamResult, freeze, run_stream, with_weights
 from neurocomp.data import load_split
-from neurocomp.encoding import encode
+from neurocomp.ir.encodings import encode
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.io import atomic_directory, atomic_write_json
 from neurocomp.ir import Network, save_network
@@ -242,7 +242,7 @@ def _agreement(cpu: StreamResult, other: StreamResult) -> dict:
 
 
 def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, samples):
-    from neurocomp.pipeline import spec_encoding
+    from neurocomp.spec import input_encoding as spec_encoding
 
     split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir,
                        classes=spec.dataset.classes)

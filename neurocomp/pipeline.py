@@ -23,7 +23,7 @@ import numpy as np
 from neurocomp.backends import TARGETS, run_on_target
 from neurocomp.backends.sim import RunResult, simulate
 from neurocomp.data import Split, load_split
-from neurocomp.encoding import encode
+from neurocomp.ir.encodings import encode
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.io import atomic_directory, atomic_write_json
 from neurocomp.ir import LatencyEncoding, Network, RateEncoding, load_network, save_network
@@ -34,29 +34,15 @@ from neurocomp.targets import FixedPointFormat, load_descriptor
 Progress = Optional[Callable[[str, int, int], None]]
 
 
-def spec_encoding(spec: ModelSpec):
-    if spec.input.encoding == "rate":
-        return RateEncoding(max_rate=spec.input.max_rate)
-    return LatencyEncoding(threshold=spec.input.threshold)
+from neurocomp.spec import input_encoding as spec_encoding
 
 
 def import_model(spec: ModelSpec) -> Network:
     """Front-end dispatch: the spec's source -> float IR."""
-    src = spec.source
-    if isinstance(src, TorchSource):
-        from neurocomp.frontends.torch import build_module, module_to_ir
-        weights = spec.resolve(src.weights) if src.weights else None
-        module = build_module(src.factory, weights, spec.base_dir, src.kwargs)
-        split_x_dim = _input_size(spec)
-        return module_to_ir(module, split_x_dim, spec.name, spec.input.timesteps, spec_encoding(spec))
-    from neurocomp.frontends.brian2 import import_brian2  # noqa: WPS433 (optional heavy import)
-    return import_brian2(spec)
-
-
-def _input_size(spec: ModelSpec) -> int:
     from neurocomp.data import load_arrays
+    from neurocomp.frontends import import_network
     x, _ = load_arrays(spec.dataset.name, spec.base_dir)
-    return int(x.shape[1])
+    return import_network(spec, x.shape[1:]).network
 
 
 @dataclass

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.backends.sim import simulate
 from neurocomp.errors import QuantizationError
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network, Population, Projection

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import QuantizationError
 from neurocomp.ir import (STDP, LIF, Dense, LoihiDense, LoihiLearning, LoihiLIF, Network, Population, Projection,
                           RateEncoding, SupervisedDepression)

@@ -34,7 +34,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional
 import numpy as np
 
 from neurocomp.backends.sim import RunResult, population_depths
-from neurocomp.encoding import encode
+from neurocomp.ir.encodings import encode
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import Network
 

@@ -203,3 +203,11 @@ def _check_files(spec: ModelSpec) -> None:
     if not ds.endswith(".npz") and ds not in ("mnist5k", "digits"):
         raise SpecError(spec.path, "dataset.name", f"got {ds!r}, allowed: 'mnist5k', 'digits' or a path to .npz")
 
+
+
+def input_encoding(spec: ModelSpec):
+    """The IR encoding node the spec's ``input`` section describes."""
+    from neurocomp.ir.encodings import LatencyEncoding, RateEncoding
+    if spec.input.encoding == "rate":
+        return RateEncoding(max_rate=spec.input.max_rate)
+    return LatencyEncoding(threshold=spec.input.threshold)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurocomp.encoding import encode
+from neurocomp.ir.encodings import encode
 from neurocomp.errors import FrontendError
 from neurocomp.frontends.brian2 import Brian2Model, SampleRates
 from neurocomp.ir import LatencyEncoding, RateEncoding

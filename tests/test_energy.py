@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from neurocomp import energy as en
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.backends.sim import simulate
 from conftest import write_tiny_model
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
@@ -242,9 +242,9 @@ def test_synops_match_neurobench_definition_on_mnist_example():
     import torch
     import torch.nn.functional as F
     from neurocomp.data import load_split
-    from neurocomp.encoding import encode
+    from neurocomp.ir.encodings import encode
     from neurocomp.frontends.torch import build_module, module_to_ir
-    from neurocomp.pipeline import spec_encoding
+    from neurocomp.spec import input_encoding as spec_encoding
     from neurocomp.quantize import quantize_network
     from neurocomp.spec import load_spec
     from neurocomp.targets import FixedPointFormat, load_descriptor

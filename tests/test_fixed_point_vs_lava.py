@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.backends.lava_sim import run_lava
 from neurocomp.backends.sim import simulate
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
@@ -362,7 +362,7 @@ def test_int32_decay_equals_lavas_int64_product_at_the_extremes():
     u can hold), v up to the 24-bit clip with keep = 4096 — edges and random values."""
     from numba import njit
 
-    from neurocomp.fixed_point_jit import _decay
+    from neurocomp.backends.fixed_point_jit import _decay
 
     @njit
     def decay_all(x, keep, out):

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from neurocomp.backends.sim import simulate
-from neurocomp.encoding import encode
+from neurocomp.ir.encodings import encode
 from neurocomp.errors import TargetError
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding
 from neurocomp.runtime import NetworkRuntime, run_config

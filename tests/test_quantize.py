@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from neurocomp import fixed_point as fxp
-from neurocomp.encoding import encode
+from neurocomp.backends import fixed_point as fxp
+from neurocomp.ir.encodings import encode
 from neurocomp.errors import QuantizationError
 from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection, RateEncoding, load_network, save_network
 from neurocomp.quantize import dense_float_equivalent, quantize_dense, quantize_network

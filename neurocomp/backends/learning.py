@@ -10,7 +10,7 @@ stream :mod:`neurocomp.backends.lava_learning` plays into Lava — vectorised ov
 Per step ``t`` (1-based, Lava's ``time_step``), exactly as Lava's runtime orders it:
 
 1. every population takes the activation its incoming ``Dense`` buffered at ``t-1`` and makes one
-   LIF step (:func:`neurocomp.fixed_point.lif_step`, the single home of that arithmetic);
+   LIF step (:func:`neurocomp.backends.fixed_point.lif_step`, the single home of that arithmetic);
 2. every projection buffers ``W @ s_source(t)`` (shifted by ``weight_exp``) for step ``t+1``, with
    the weights as they are *before* this step's learning;
 3. every plastic projection runs one learning epoch (``t_epoch = 1``) on the pre spikes ``s_source(t)``
@@ -26,7 +26,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import LoihiDense, LoihiLearning, LoihiLIF, Network, Projection
 

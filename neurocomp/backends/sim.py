@@ -13,12 +13,12 @@ population at a time over all samples of a batch and all timesteps, then the nex
 are kept sample-major, ``[batch, steps, n]``.
 
 * Fixed point (the ``cpu`` target), ``engine="jit"`` (default): one compiled, event-driven call per
-  population (:class:`neurocomp.fixed_point.LifPopulationKernel`: integer sums of the weight rows
+  population (:class:`neurocomp.backends.fixed_point.LifPopulationKernel`: integer sums of the weight rows
   of the sources that spiked — or of those that started/stopped spiking, added to/subtracted from
   the previous step's sums — fused with the LIF update, threads over samples).
 * Fixed point, ``engine="numpy"``: the reference path the compiled one is tested against — each
   projection's activations for all samples and steps are one big float GEMM (exact by a proven
-  bound, see :mod:`neurocomp.fixed_point`), then the neurons step through time vectorised over
+  bound, see :mod:`neurocomp.backends.fixed_point`), then the neurons step through time vectorised over
   ``[batch, n]``.
 * Float (Lava's float LIF): the numpy path, in float64.
 """
@@ -29,7 +29,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from neurocomp import fixed_point as fxp
+from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network
 
@@ -149,7 +149,7 @@ class _FloatPopulation(_SteppedPopulation):
 
 
 class _FixedPopulationNumpy(_SteppedPopulation):
-    """Lava's bit-accurate Dense + LIF through :mod:`neurocomp.fixed_point`'s exact numpy kernels."""
+    """Lava's bit-accurate Dense + LIF through :mod:`neurocomp.backends.fixed_point`'s exact numpy kernels."""
 
     def __init__(self, pop, incoming):
         self.size = pop.size

@@ -611,7 +611,7 @@ class SampleRates:
     """The samples a rate-coded stream was drawn from, for a PoissonGroup reference run.
 
     Sample ``k`` is ``timesteps`` steps at spike probability ``encoding.max_rate * clip(x[k], 0, 1)``
-    per step and channel (the probability :func:`neurocomp.encoding.encode` draws with), then
+    per step and channel (the probability :func:`neurocomp.ir.encodings.encode` draws with), then
     ``rest`` silent steps. A PoissonGroup fires with probability ``rates * dt`` per step, so Brian2
     runs at ``rates = p / dt``: the same rates as the target's input, Brian2's own random draws (the
     two runs agree in distribution, not spike for spike). ``seed``: Brian2's seed for the run, if set.
@@ -629,7 +629,7 @@ class SampleRates:
 
     def probabilities(self) -> np.ndarray:
         """Spike probability per step ``[samples, n_in]`` while each sample is shown."""
-        from neurocomp.encoding import rate_probabilities
+        from neurocomp.ir.encodings import rate_probabilities
         return rate_probabilities(self.x, self.encoding)
 
 
@@ -918,14 +918,16 @@ class Brian2Model:
 
 def load_brian2(spec) -> Brian2Model:
     """The spec's Brian2 source as a :class:`Brian2Model` (float IR in ``.network``)."""
-    from neurocomp.pipeline import spec_encoding
+    from neurocomp.spec import input_encoding
 
     src = spec.source
     return Brian2Model(spec.resolve(src.script), src.function, src.kwargs, name=spec.name,
-                       timesteps=spec.input.timesteps, encoding=spec_encoding(spec),
+                       timesteps=spec.input.timesteps, encoding=input_encoding(spec),
                        output=getattr(src, "output", None))
 
 
-def import_brian2(spec) -> Network:
-    """Front-end entry point used by :func:`neurocomp.pipeline.import_model`: the float IR."""
-    return load_brian2(spec).network
+def import_network(spec, input_shape: tuple):
+    """Front-end entry point (:mod:`neurocomp.frontends`): the script's objects -> float IR."""
+    from neurocomp.frontends import Imported
+    model = load_brian2(spec)
+    return Imported(model.network, details=model.report())

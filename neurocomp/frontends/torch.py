@@ -157,3 +157,14 @@ def module_to_ir(model: nn.Module, input_size: int, name: str, timesteps: int, e
         raise FrontendError("the model has no spiking layers (nn.Linear + LIF or slayer blocks)")
     return Network(name=name, input=Input("input", input_size, encoding), populations=pops,
                    projections=projs, output=pops[-1].name, timesteps=timesteps)
+
+
+def import_network(spec, input_shape: tuple):
+    """Front-end entry point (:mod:`neurocomp.frontends`): the spec's factory and weights -> float IR."""
+    from neurocomp.frontends import Imported
+    from neurocomp.spec import input_encoding
+
+    src = spec.source
+    module = build_module(src.factory, spec.resolve(src.weights) if src.weights else None, spec.base_dir, src.kwargs)
+    size = int(np.prod(input_shape))
+    return Imported(module_to_ir(module, size, spec.name, spec.input.timesteps, input_encoding(spec)))

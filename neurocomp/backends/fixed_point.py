@@ -47,7 +47,7 @@ Two implementations of the same semantics
 * :class:`LifPopulationKernel`, the ``cpu`` target's engine: per sample and step it adds only the
   int16 weight rows of the sources that spiked, in int32/int64 integer arithmetic (exact by
   construction, see the class), fused with the LIF update, compiled by numba; its code is in
-  :mod:`neurocomp.fixed_point_jit`, imported on first use.
+  :mod:`neurocomp.backends.fixed_point_jit`, imported on first use.
 
 The test suite runs Lava's own process models on random networks with extreme parameters (the
 24-bit wrap, the v clip, all sign modes and weight widths, both signs of ``weight_exp``, huge
@@ -318,7 +318,7 @@ _JIT = None
 
 
 def _jit_module():
-    """Import :mod:`neurocomp.fixed_point_jit` (and numba) on first use.
+    """Import :mod:`neurocomp.backends.fixed_point_jit` (and numba) on first use.
 
     numba caches compiled code in ``__pycache__`` next to the module, else in its user-wide cache
     directory; when neither is writable (a read-only install and home), ``NUMBA_CACHE_DIR`` is set
@@ -340,7 +340,7 @@ def _jit_module():
             user = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "numba"
             if not writable(here) and not writable(user):
                 os.environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / "neurocomp-numba-cache")
-        from neurocomp import fixed_point_jit
+        from neurocomp.backends import fixed_point_jit
         _JIT = fixed_point_jit
     return _JIT
 
@@ -354,7 +354,7 @@ class LifPopulationKernel:
     ``u = v = 0``. It computes exactly what :class:`DenseKernel` + :func:`channel_sum` +
     :class:`LifKernel` compute (the semantics above), but per sample and step it adds only the
     weight rows of the sources that spiked, in integer arithmetic, fused with the LIF update in one
-    numba function parallel over samples (:mod:`neurocomp.fixed_point_jit`). Why it is exact:
+    numba function parallel over samples (:mod:`neurocomp.backends.fixed_point_jit`). Why it is exact:
 
     * **dot products**: a projection's sources are cut into blocks of at most
       :attr:`max_block` neurons; a block's weights (``|w| <= 256`` after the 8-bit clip) can sum
@@ -366,7 +366,7 @@ class LifPopulationKernel:
       sign-magnitude decay, the 24-bit wrap of ``u``, the clip of ``v``, threshold and reset — is
       integer arithmetic modulo 2**32 exactly where Lava's is, applied unconditionally: no bound to
       prove, no branch on what a network can reach. The decay's 44-bit product is split into two
-      int32 products, an exact identity (:func:`neurocomp.fixed_point_jit._decay`).
+      int32 products, an exact identity (:func:`neurocomp.backends.fixed_point_jit._decay`).
 
     Cost per sample-step: an ``n_pre / 8`` scan plus ``n`` integer additions per spiking source —
     or, where at the previous step fewer sources changed (started or stopped spiking) than spiked, as

@@ -1,13 +1,34 @@
-"""Host-side input encoders: features in [0, 1] -> binary spike trains ``[samples, timesteps, n]``.
+"""Input encodings: how a sample's features in [0, 1] become the input layer's spikes each step.
 
 Encoding is deterministic: sample ``i`` of a dataset always gets the same spikes (its random stream is
 seeded by ``(seed, i)``), so every target — float, cpu, Lava, chip — sees identical input.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Union
+
 import numpy as np
 
-from neurocomp.ir import Encoding, LatencyEncoding, RateEncoding
+
+@dataclass(frozen=True)
+class RateEncoding:
+    """Bernoulli rate code: at every step a pixel in [0, 1] spikes with probability ``x * max_rate``."""
+
+    max_rate: float = 1.0
+    kind: str = "rate"
+
+
+@dataclass(frozen=True)
+class LatencyEncoding:
+    """Time-to-first-spike: one spike per input at step ``round((1 - x) * (timesteps - 1))``;
+    inputs at or below ``threshold`` never spike."""
+
+    threshold: float = 0.0
+    kind: str = "latency"
+
+
+Encoding = Union[RateEncoding, LatencyEncoding]
 
 
 def rate_probabilities(x: np.ndarray, encoding: RateEncoding) -> np.ndarray:
@@ -20,7 +41,8 @@ def rate_probabilities(x: np.ndarray, encoding: RateEncoding) -> np.ndarray:
 
 def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
            indices: np.ndarray | None = None) -> np.ndarray:
-    """Spike trains for feature rows ``x`` ``[samples, n]`` -> bool ``[samples, timesteps, n]``.
+    """Spike trains for feature rows ``x`` ``[samples, ...]`` -> bool ``[samples, timesteps, n]``
+    (features flattened C-major).
 
     ``indices`` are the samples' positions in their dataset (default ``0..len(x)-1``); they seed the
     per-sample random streams so a subset encodes exactly as it does inside the full set.

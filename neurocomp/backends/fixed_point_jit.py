@@ -1,7 +1,7 @@
-"""The compiled (numba) form of :mod:`neurocomp.fixed_point`'s Dense + LIF arithmetic, event-driven.
+"""The compiled (numba) form of :mod:`neurocomp.backends.fixed_point`'s Dense + LIF arithmetic, event-driven.
 
-This module is an implementation detail of :class:`neurocomp.fixed_point.LifPopulationKernel`; the
-semantics and their sources in Lava are documented in :mod:`neurocomp.fixed_point` and nowhere else.
+This module is an implementation detail of :class:`neurocomp.backends.fixed_point.LifPopulationKernel`; the
+semantics and their sources in Lava are documented in :mod:`neurocomp.backends.fixed_point` and nowhere else.
 Import it through that class: importing numba costs ~0.5 s, which the CLI pays only when a
 fixed-point network is simulated.
 
@@ -16,7 +16,7 @@ Everything here is integer arithmetic, exact by construction (no float bound is 
   int32 pieces (:func:`_decay`).
 
 Numba caches the machine code next to this file (``__pycache__``); when that is not writable it
-uses its user-wide cache, and :func:`neurocomp.fixed_point._jit_module` points ``NUMBA_CACHE_DIR``
+uses its user-wide cache, and :func:`neurocomp.backends.fixed_point._jit_module` points ``NUMBA_CACHE_DIR``
 to a temporary directory when neither is.
 """
 from __future__ import annotations
