@@ -56,7 +56,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from neurocomp.data import load_split
-    from neurocomp.encoding import encode
+    from neurocomp.ir.encodings import encode
     from neurocomp.ir import RateEncoding
 
     torch.manual_seed(args.seed)
