@@ -57,6 +57,39 @@ class Brian2Source(_Strict):
                                                     "Synapses, else the one group without outgoing Synapses)")
 
 
+class SnnTorchSource(_Strict):
+    """An snnTorch model: ``factory`` (``file.py:fn`` or ``package.module:fn``) returns an ``nn.Module``
+    (``nn.Sequential`` stepped once per time step, or a module whose ``forward`` loops over time on a
+    time-major ``[T, batch, ...]`` input), loaded with the state_dict in ``weights``."""
+
+    kind: Literal["snntorch"]
+    factory: str
+    weights: Optional[str] = None
+    kwargs: Dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v: str) -> str:
+        return TorchSource._factory_form(v)
+
+
+class NirSource(_Strict):
+    """A NIR graph file (``nir.write``). NIR is continuous time: ``dt`` (seconds per step) discretises it;
+    without it dt is taken from the exporters' convention ``r = tau / dt`` when every LIF/CubaLIF node
+    agrees on one."""
+
+    kind: Literal["nir"]
+    graph: str
+    dt: Optional[float] = Field(None, gt=0.0, description="seconds per time step")
+
+
+class NetxSource(_Strict):
+    """A lava-dl netx HDF5 network (``.net``), as ``slayer`` blocks' ``export_hdf5`` writes it."""
+
+    kind: Literal["netx"]
+    file: str
+
+
 class InputSpec(_Strict):
     encoding: Literal["rate", "latency"] = "rate"
     timesteps: int = Field(25, ge=1, le=100_000)
@@ -112,7 +145,7 @@ class LearningSpec(_Strict):
 class ModelSpec(_Strict):
     neurocomp: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    source: Union[TorchSource, Brian2Source] = Field(discriminator="kind")
+    source: Union[TorchSource, Brian2Source, SnnTorchSource, NirSource, NetxSource] = Field(discriminator="kind")
     input: InputSpec = Field(default_factory=InputSpec)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     quantize: QuantizeSpec = Field(default_factory=QuantizeSpec)
@@ -134,7 +167,7 @@ def _loc(loc) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("torch", "slayer", "brian2") and parts and parts[-1] == "source":
+        elif item in ("torch", "slayer", "brian2", "snntorch", "nir", "netx") and parts and parts[-1] == "source":
             continue  # pydantic's discriminator tag, not a user key
         else:
             parts.append(("." if parts else "") + str(item))
@@ -194,6 +227,18 @@ def _check_files(spec: ModelSpec) -> None:
             raise SpecError(spec.path, "source.factory", f"file not found: {spec.resolve(module_or_file)}")
         if src.weights is not None and not spec.resolve(src.weights).is_file():
             raise SpecError(spec.path, "source.weights", f"file not found: {spec.resolve(src.weights)}")
+    elif isinstance(src, SnnTorchSource):
+        module_or_file = src.factory.split(":", 1)[0]
+        if module_or_file.endswith(".py") and not spec.resolve(module_or_file).is_file():
+            raise SpecError(spec.path, "source.factory", f"file not found: {spec.resolve(module_or_file)}")
+        if src.weights is not None and not spec.resolve(src.weights).is_file():
+            raise SpecError(spec.path, "source.weights", f"file not found: {spec.resolve(src.weights)}")
+    elif isinstance(src, NirSource):
+        if not spec.resolve(src.graph).is_file():
+            raise SpecError(spec.path, "source.graph", f"file not found: {spec.resolve(src.graph)}")
+    elif isinstance(src, NetxSource):
+        if not spec.resolve(src.file).is_file():
+            raise SpecError(spec.path, "source.file", f"file not found: {spec.resolve(src.file)}")
     else:
         if not spec.resolve(src.script).is_file():
             raise SpecError(spec.path, "source.script", f"file not found: {spec.resolve(src.script)}")
