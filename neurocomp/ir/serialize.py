@@ -16,12 +16,12 @@ from neurocomp.ir.encodings import LatencyEncoding, RateEncoding
 from neurocomp.ir.graph import Input, Network, Population, Projection
 from neurocomp.ir.neurons import LIF, LoihiLIF
 from neurocomp.ir.plasticity import STDP, LoihiLearning, SupervisedDepression
-from neurocomp.ir.synapses import Dense, LoihiDense
+from neurocomp.ir.synapses import Conv, Dense, LoihiConv, LoihiDense
 
 IR_VERSION = 1
 
 NODE_TYPES = {cls.__name__: cls for cls in (LIF, LoihiLIF, Dense, LoihiDense, RateEncoding, LatencyEncoding,
-                                             STDP, SupervisedDepression, LoihiLearning)}
+                                             STDP, SupervisedDepression, LoihiLearning, Conv, LoihiConv)}
 
 
 def _node_to_json(node, arrays: dict, prefix: str) -> dict:
