@@ -1,36 +1,70 @@
-"""Targets that run networks. One entry point, :func:`run_on_target`, so the CLI and the library
-never branch on target names themselves.
+"""Targets that run networks, behind one interface (:class:`~neurocomp.backends.base.Backend`) and one
+registry, so the pipeline and the CLI never branch on target names: they ask a target what it can do
+(:class:`~neurocomp.backends.base.Capabilities`) and whether it runs here.
 
-* ``float``     — the float IR (Lava float-LIF semantics, float64), the reference;
-* ``cpu``       — neurocomp's batched simulator of Lava's bit-accurate fixed point;
+* ``float``     — the float IR (Lava float-LIF semantics, float64), the reference for our IR;
+* ``cpu``       — neurocomp's simulator of Lava's bit-accurate fixed point (both schedules, learning);
 * ``loihi-sim`` — real Lava processes on Lava's CPU runtime, ``Loihi2SimCfg(select_tag="fixed_pt")``;
-* ``loihi2``    — the same processes on a Loihi 2 chip (needs Intel's lava-loihi).
+* ``loihi2``    — the same processes on a Loihi 2 chip (needs Intel's lava-loihi);
+* ``brian2``    — the user's own Brian2 objects (float), the reference for Brian2 sources.
+
+Backends import their heavy packages (Lava, Brian2, numba) only when they run.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+import importlib
+from typing import Dict, List, Optional
 
-import numpy as np
-
-from neurocomp.backends.sim import RunResult, simulate
+from neurocomp.backends.base import Backend, Capabilities, Result, concat_results
 from neurocomp.errors import TargetError
-from neurocomp.ir import Network
 
-TARGETS = ("float", "cpu", "loihi-sim", "loihi2")
+_REGISTRY: Dict[str, str] = {
+    "float": "neurocomp.backends.simulators:FloatBackend",
+    "cpu": "neurocomp.backends.simulators:CpuBackend",
+    "loihi-sim": "neurocomp.backends.lava:LoihiSimBackend",
+    "loihi2": "neurocomp.backends.loihi2:Loihi2Backend",
+    "brian2": "neurocomp.backends.brian2_reference:Brian2Reference",
+}
+_INSTANCES: Dict[str, Backend] = {}
+
+TARGETS = tuple(_REGISTRY)
 
 
-def run_on_target(target: str, fixed: Network, float_net: Optional[Network], spikes_in: np.ndarray,
-                  record: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> RunResult:
-    if target == "float":
-        if float_net is None:
-            raise TargetError("target float needs the float network (network_float.npz)")
-        return simulate(float_net, spikes_in, record=record, target="float")
-    if target == "cpu":
-        return simulate(fixed, spikes_in, record=record, target="cpu")
-    if target == "loihi-sim":
-        from neurocomp.backends.lava_sim import run_lava
-        return run_lava(fixed, spikes_in, record_all=record, progress=progress)
-    if target == "loihi2":
-        from neurocomp.backends.loihi2 import run_loihi2
-        return run_loihi2(fixed, spikes_in, record_all=record, progress=progress)
-    raise TargetError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+def get_backend(name: str) -> Backend:
+    if name not in _REGISTRY:
+        raise TargetError(f"unknown target {name!r}; allowed: {', '.join(TARGETS)}")
+    if name not in _INSTANCES:
+        module, cls = _REGISTRY[name].split(":")
+        _INSTANCES[name] = getattr(importlib.import_module(module), cls)()
+    return _INSTANCES[name]
+
+
+def backends(**wanted) -> List[Backend]:
+    """Registered backends whose capabilities match ``wanted`` (e.g. ``compile_target=True``)."""
+    out = []
+    for name in TARGETS:
+        b = get_backend(name)
+        if all(getattr(b.capabilities, k) == v for k, v in wanted.items()):
+            out.append(b)
+    return out
+
+
+def target_names(**wanted) -> List[str]:
+    return [b.name for b in backends(**wanted)]
+
+
+def require_target(name: str, what: str = "--target", **wanted) -> Backend:
+    """The backend called ``name``, refusing (one line naming ``what``) one that lacks ``wanted``
+    capabilities or cannot run on this machine."""
+    allowed = target_names(**wanted)
+    if name not in allowed:
+        raise TargetError(f"{what} {name!r}: allowed: {', '.join(allowed)}")
+    b = get_backend(name)
+    why = b.unavailable()
+    if why:
+        raise TargetError(why)
+    return b
+
+
+__all__ = ["Backend", "Capabilities", "Result", "concat_results", "TARGETS", "get_backend", "backends",
+           "target_names", "require_target"]

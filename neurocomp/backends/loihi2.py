@@ -13,10 +13,9 @@ the INRC cloud, or ``use_ethernet_host(address)`` for a Kapoho Point on the loca
 from __future__ import annotations
 
 from importlib.util import find_spec
-from typing import Callable, Optional
+from typing import Optional
 
-import numpy as np
-
+from neurocomp.backends.base import Backend, Capabilities
 from neurocomp.errors import TargetError
 
 MISSING = ("target loihi2 needs Intel's lava-loihi package (Loihi 2 hardware access, INRC); "
@@ -67,11 +66,25 @@ def chip_adapters():
     return PyToNxAdapter, NxToPyAdapter
 
 
-def run_loihi2(fixed, spikes_in: np.ndarray, record_all: bool = False,
-               progress: Optional[Callable[[int, int], None]] = None):
-    """Run ``spikes_in`` ``[samples, T, n_in]`` on the chip; returns a ``RunResult`` like loihi-sim's."""
-    require_loihi2()
-    from neurocomp.runtime import NetworkRuntime
-    record = [p.name for p in fixed.populations] if record_all else None
-    with NetworkRuntime(fixed, target="loihi2", record=record) as rt:
-        return rt.run_batch(spikes_in, progress=progress)
+class Loihi2Backend(Backend):
+    """``loihi2``: the loihi-sim process graph on a Loihi 2 chip, fed host-in-the-loop through
+    :class:`neurocomp.backends.lava_runtime.NetworkRuntime` (both schedules; learning is not run on
+    the chip here)."""
+
+    name = "loihi2"
+    description = "the same Lava process graph with Loihi2HwCfg on a Loihi 2 chip (needs Intel's lava-loihi)"
+    capabilities = Capabilities(network="fixed", learning=False, bit_exact=True, compile_target=True)
+
+    def unavailable(self) -> Optional[str]:
+        return None if loihi2_available() else MISSING
+
+    def run(self, net, spikes, schedule, *, record=False, probe=False, learn=False, teacher=None,
+            progress=None, source=None):
+        self.check(net, schedule)
+        if learn and net.is_plastic:
+            raise TargetError("target loihi2: learning on the chip is not supported; compile for loihi-sim "
+                              "(Lava's model of the chip's learning engine)")
+        from neurocomp.backends.lava_runtime import NetworkRuntime
+        names = [p.name for p in net.populations] if record else None
+        with NetworkRuntime(net, target="loihi2", record=names, schedule=schedule) as rt:
+            return rt.run_batch(spikes, progress=progress)

@@ -62,6 +62,11 @@ class SupervisedDepression:
             object.__setattr__(self, f.name, float(getattr(self, f.name)))
 
 
+# third-factor rules multiply two 7-bit factors: Lava shifts the product right by 3 bits
+# (7 + 7 + 4 - 15), so a teacher value of 8 makes "x1 * y2" exactly "x1". A teacher given as 0/1
+# flags (which neurons should be silent) reaches y2 as flag * THIRD_FACTOR_LEVEL.
+THIRD_FACTOR_LEVEL = 8
+
 LEARNING_DEPENDENCIES = ("x0", "y0")
 LEARNING_FACTORS = ("x0", "y0", "x1", "y1", "y2")
 

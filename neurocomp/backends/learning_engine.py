@@ -1,28 +1,14 @@
-"""The ``cpu`` target for plastic and recurrent networks: a sequential, bit-exact twin of Lava's
-``LearningDense`` + ``LIF`` fixed-point process models.
+"""Lava's learning epoch in numpy: the bit-exact twin of ``LearningDense``'s fixed-point learning
+(``LearningConnectionModelBitApproximate``), used by the stream engine on every plastic projection.
 
-Why a second simulator: :mod:`neurocomp.backends.sim` runs many samples at once, which is only
-possible when samples are independent. Learning makes every sample depend on the weights left by the
-previous one, and recurrent connections (lateral inhibition) need Lava's real one-step ``Dense``
-delay inside a population loop. So this simulator walks one continuous stream of steps — the same
-stream :mod:`neurocomp.backends.lava_learning` plays into Lava — vectorised over neurons and synapses.
-
-Per step ``t`` (1-based, Lava's ``time_step``), exactly as Lava's runtime orders it:
-
-1. every population takes the activation its incoming ``Dense`` buffered at ``t-1`` and makes one
-   LIF step (:func:`neurocomp.backends.fixed_point.lif_step`, the single home of that arithmetic);
-2. every projection buffers ``W @ s_source(t)`` (shifted by ``weight_exp``) for step ``t+1``, with
-   the weights as they are *before* this step's learning;
-3. every plastic projection runs one learning epoch (``t_epoch = 1``) on the pre spikes ``s_source(t)``
-   and post spikes ``s_target(t)`` (Lava's ``s_in_bap``), see :class:`LoihiLearningEngine`.
-
-No state is reset between samples: a stream is ``timesteps`` of input then ``rest`` silent steps per
-sample, as one continuous run (Brian2 runs the same stream).
+:class:`LoihiLearningEngine` runs one projection's learning epoch per step (``t_epoch = 1``); the
+stream engine (:mod:`neurocomp.backends.stream_engine`) calls it after every step's synaptic
+delivery, with the pre and post spikes of that step. Plastic weights live outside the IR while a
+network learns; :func:`with_weights` / :func:`freeze` put them back.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -155,19 +141,6 @@ class LoihiLearningEngine:
         return np.clip(w, low, 2 ** W_WEIGHTS_U - 1)
 
 
-@dataclass
-class StreamResult:
-    """What a continuous run returns: spike trains ``[steps, n]`` per recorded population, the final
-    weight mantissas of plastic projections, and the number of learning epochs that did work."""
-
-    target: str
-    spikes: Dict[str, np.ndarray]
-    weights: Dict[str, np.ndarray] = field(default_factory=dict)
-    learning_updates: Dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    peaks: Dict[str, tuple] = field(default_factory=dict)   # population -> (max |u|, max |v|), integers
-
-
 def check_stream_network(net: Network) -> None:
     """Refuse what neither this simulator nor the Lava learning backend can run, naming the part."""
     for pop in net.populations:
@@ -197,72 +170,6 @@ def initial_weights(proj: Projection) -> np.ndarray:
         # LearningDense only truncates (a no-op at 8 bits) and clips after the first epoch
         return syn.weight.astype(np.int64).copy()
     return fxp.effective_weights(syn)
-
-
-def run_stream(net: Network, spikes_in: np.ndarray, teacher: Optional[Dict[str, np.ndarray]] = None,
-               learn: bool = True, record: Optional[list] = None,
-               progress: Optional[Callable[[int, int], None]] = None, probe_peaks: bool = False) -> StreamResult:
-    """Run one continuous input stream ``[steps, n_in]`` through a fixed-point network.
-
-    ``teacher[projection]``: ``[steps, n_post]`` third-factor values (0..127) for rules with
-    ``third_factor``. ``learn=False`` keeps every weight fixed. ``record``: populations whose spike
-    trains to return (default all). ``probe_peaks``: also track each population's peak ``|u|``, ``|v|``.
-    """
-    import time
-
-    t0 = time.perf_counter()
-    check_stream_network(net)
-    spikes_in = np.asarray(spikes_in).astype(bool)
-    steps, n_in = spikes_in.shape
-    if n_in != net.input.size:
-        raise NeurocompError(f"input stream has {n_in} channels, network {net.name!r} expects {net.input.size}")
-    teacher = teacher or {}
-    pops = list(net.populations)
-    weights = {p.name: initial_weights(p) for p in net.projections}
-    engines = {p.name: LoihiLearningEngine(p.plasticity, *p.synapse.shape, p.synapse.sign_mode)
-               for p in net.projections if p.plasticity is not None and learn}
-    for name, eng in engines.items():
-        if eng.rule.third_factor and name not in teacher:
-            raise NeurocompError(f"projection {name!r}: third-factor rule needs a teacher signal")
-    u = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
-    v = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
-    buffered = {p.name: np.zeros(p.size, dtype=np.int64) for p in pops}
-    record = [p.name for p in pops] if record is None else list(record)
-    trains = {name: np.zeros((steps, net.population(name).size), dtype=bool) for name in record}
-    incoming = {p.name: net.incoming(p.name) for p in pops}
-    plastic = {p.name: p for p in net.projections if p.name in engines}
-    emitted = {net.input.name: np.zeros(n_in, dtype=bool)}
-    peaks = {p.name: [0, 0] for p in pops}
-    for t in range(1, steps + 1):
-        emitted[net.input.name] = spikes_in[t - 1]
-        for p in pops:
-            u[p.name], v[p.name], s = fxp.lif_step(u[p.name], v[p.name], buffered[p.name], p.neuron)
-            emitted[p.name] = s
-            if probe_peaks:
-                pk = peaks[p.name]
-                pk[0] = max(pk[0], int(np.abs(u[p.name]).max()))
-                # v is read before the reset clears it: the largest value it held this step
-                pk[1] = max(pk[1], int(np.abs(v[p.name]).max()), int(p.neuron.vth << fxp.VTH_SHIFT) if s.any() else 0)
-        for p in pops:
-            a = np.zeros(p.size, dtype=np.int64)
-            for proj in incoming[p.name]:
-                s = emitted[proj.source]
-                if s.any():
-                    a = a + fxp.shift_activation(weights[proj.name][:, s].sum(axis=1), proj.synapse.weight_exp)
-            buffered[p.name] = a
-        for name, eng in engines.items():
-            proj = plastic[name]
-            y2 = teacher[name][t - 1] if eng.rule.third_factor else None
-            weights[name] = eng.step(t, weights[name], emitted[proj.source], emitted[proj.target], y2)
-        for name in record:
-            trains[name][t - 1] = emitted[name]
-        if progress and (t % 1000 == 0 or t == steps):
-            progress(t, steps)
-    return StreamResult(target="cpu", spikes=trains,
-                        weights={n: weights[n] for n in engines} if learn else {},
-                        learning_updates={n: e.updates for n, e in engines.items()},
-                        seconds=time.perf_counter() - t0,
-                        peaks={n: tuple(pk) for n, pk in peaks.items()} if probe_peaks else {})
 
 
 def with_weights(net: Network, weights: Dict[str, np.ndarray], keep_rules: bool = True) -> Network:

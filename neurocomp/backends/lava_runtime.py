@@ -7,17 +7,18 @@ the host, read its outputs back, close.
         for out in rt.stream(spikes):                               # [T, n_in] trains or [n_in] features
             print(out.index, out.prediction, out.latency_s)
 
-The process graph is :class:`neurocomp.backends.lava_sim.LavaProcesses` — the one the verified
-``loihi-sim`` batch target builds — between Lava's host channels: an io ``Injector`` the host
+The process graph is :class:`neurocomp.backends.lava.LavaProcesses` — the one the verified
+``loihi-sim`` target builds — between Lava's host channels: an io ``Injector`` the host
 ``send``s one input frame per step into, and one io ``Extractor`` per recorded population the host
 ``receive``s one spike frame per step from. On ``loihi2`` the chip adapters (``PyToNxAdapter`` /
 ``NxToPyAdapter``) sit between those channels and the neurocores. The network is compiled and its
 processes started once, in :meth:`NetworkRuntime.open`; every sample is one ``RunSteps(T)`` of the
 running network.
 
-Sample timing is the batch target's, so every sample's spikes equal the golden ``cpu`` run's:
-sample ``k`` of the stream occupies input steps ``[k*T, (k+1)*T)``; the population at depth ``d``
-answers during ``[k*T + d, (k+1)*T + d)`` and is reset (``LIFReset``) as that window opens. So
+Sample timing is the build's schedule, so every sample's spikes equal the golden ``cpu`` run's:
+sample ``k`` occupies input steps ``[k*W, (k+1)*W)`` (``W`` = the schedule's window: ``T`` input
+steps, then its rest steps in the stream schedule); the population at depth ``d`` answers during
+``[k*W + d, (k+1)*W + d)`` (and, batched, is reset by ``LIFReset`` as that window opens). So
 sample ``k``'s output completes ``D`` (the depth) steps into sample ``k+1`` — :meth:`submit` returns
 the samples that completed, :meth:`flush` runs the ``D`` trailing steps that finish the last one,
 and a later :meth:`submit` first idles to the next window boundary to stay in phase.
@@ -33,10 +34,11 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
-from neurocomp.backends.sim import RunResult, population_depths
-from neurocomp.ir.encodings import encode
+from neurocomp.backends.base import Result
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import Network
+from neurocomp.ir.encodings import encode
+from neurocomp.ir.schedule import BATCHED, Schedule
 
 RUNTIME_TARGETS = ("loihi-sim", "loihi2")
 
@@ -54,7 +56,7 @@ def host_io_models() -> dict:
 
 def run_config(target: str):
     """The Lava run configuration a runtime target runs with (``TargetError`` if it cannot run here)."""
-    from neurocomp.backends.lava_sim import ensure_lava_runtime
+    from neurocomp.backends.lava import ensure_lava_runtime
     ensure_lava_runtime()
     if target == "loihi-sim":
         from lava.magma.core.run_configs import Loihi2SimCfg
@@ -69,9 +71,9 @@ def run_config(target: str):
 class SampleOutput:
     """One streamed sample's answer, decoded on the host.
 
-    ``spikes[pop]``: the population's spike train for this sample, ``[T, n]`` bool (aligned to the
-    sample's own window, as ``RunResult.spikes``); ``counts`` / ``prediction`` decode the output
-    population (most spikes wins, lowest index on ties — as ``RunResult.predictions``).
+    ``spikes[pop]``: the population's spike train for this sample, ``[W, n]`` bool (aligned to the
+    sample's own window, as ``Result.spikes``); ``counts`` / ``prediction`` decode the output
+    population (most spikes wins, lowest index on ties — as ``Result.predictions``).
     """
 
     index: int
@@ -105,18 +107,20 @@ class NetworkRuntime:
     """
 
     def __init__(self, net: Network, target: str = "loihi-sim", record: Optional[List[str]] = None,
-                 input_seed: int = 0):
+                 input_seed: int = 0, schedule: Optional[Schedule] = None):
         if not net.is_fixed_point:
             raise NeurocompError(f"network {net.name!r} is float; the {target} runtime runs fixed-point builds")
         self.run_cfg = run_config(target)  # first: an unavailable target fails before any Lava work
         self.net, self.target, self.input_seed = net, target, input_seed
-        self.steps = net.timesteps
+        self.schedule = schedule or Schedule(BATCHED, net.timesteps)
+        self.steps = self.schedule.window          # steps per sample
+        self.timesteps = self.schedule.timesteps   # of which input
         self.record = list(record) if record is not None else [net.output]
         known = [p.name for p in net.populations]
         for name in self.record:
             if name not in known:
                 raise NeurocompError(f"record: no population {name!r} in {net.name!r}; it has {', '.join(known)}")
-        depths = population_depths(net)
+        depths = net.depths()
         self.depths = {name: depths[name] for name in self.record}
         self.depth = max(self.depths.values())
         self._built = False
@@ -132,7 +136,7 @@ class NetworkRuntime:
         from lava.proc.io.extractor import Extractor
         from lava.proc.io.injector import Injector
 
-        from neurocomp.backends.lava_sim import LavaProcesses
+        from neurocomp.backends.lava import LavaProcesses
 
         buffer = self.steps  # one run never sends/receives more than a window of frames
         self._RunSteps = RunSteps
@@ -155,7 +159,7 @@ class NetworkRuntime:
             adapter.out.connect(ext.in_port)
             return adapter.inp
 
-        self.processes = LavaProcesses(self.net, self.steps, input_port, extractor_port, self.record)
+        self.processes = LavaProcesses(self.net, self.schedule, input_port, extractor_port, self.record)
         self._built = True
 
     def open(self) -> "NetworkRuntime":
@@ -219,12 +223,14 @@ class NetworkRuntime:
         sample = np.asarray(sample)
         n_in = self.net.input.size
         if sample.shape == (n_in,):  # features: encode on the host, exactly as batch encoding would
-            sample = encode(sample[None], self.net.input.encoding, self.steps, seed=self.input_seed,
+            sample = encode(sample[None], self.net.input.encoding, self.timesteps, seed=self.input_seed,
                             indices=np.array([self._streamed]))[0]
-        if sample.shape != (self.steps, n_in):
+        if sample.shape != (self.timesteps, n_in):
             raise NeurocompError(f"sample {self._streamed}: shape {sample.shape}; network {self.net.name!r} "
-                                 f"takes spike trains ({self.steps}, {n_in}) or feature vectors ({n_in},)")
-        return sample.astype(np.float64)
+                                 f"takes spike trains ({self.timesteps}, {n_in}) or feature vectors ({n_in},)")
+        frames = np.zeros((self.steps, n_in))
+        frames[: self.timesteps] = sample
+        return frames
 
     def submit(self, sample: np.ndarray) -> List[SampleOutput]:
         """Stream one sample (spike train ``[T, n_in]`` or feature vector ``[n_in]``); returns the
@@ -258,8 +264,8 @@ class NetworkRuntime:
             yield from self.submit(sample)
         yield from self.flush()
 
-    def run_batch(self, spikes_in: np.ndarray, progress: Optional[Callable[[int, int], None]] = None) -> RunResult:
-        """Stream ``spikes_in`` ``[samples, T, n_in]`` and gather a ``RunResult`` (as the batch targets return)."""
+    def run_batch(self, spikes_in: np.ndarray, progress: Optional[Callable[[int, int], None]] = None) -> Result:
+        """Stream ``spikes_in`` ``[samples, T, n_in]`` and gather a ``Result`` (as the other targets return)."""
         spikes_in = np.asarray(spikes_in)
         n = len(spikes_in)
         trains = {name: np.zeros((n, self.steps, self.net.population(name).size), dtype=bool)
@@ -273,115 +279,5 @@ class NetworkRuntime:
             if progress:
                 progress(done, n)
         counts = {name: t.sum(axis=1).astype(np.int64) for name, t in trains.items()}
-        return RunResult(target=self.target, output=self.net.output, counts=counts, spikes=trains)
-
-
-# ------------------------------------------------------------------------- hardware in the loop
-def _first_difference(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray], order: List[str]) -> Optional[dict]:
-    """Where a streamed sample first departs from the golden run: population, step, neurons."""
-    for name in order:
-        diff = got[name] != want[name]
-        if diff.any():
-            step = int(np.flatnonzero(diff.any(axis=1))[0])
-            return {"population": name, "step": step,
-                    "neurons": np.flatnonzero(diff[step]).tolist()[:16]}
-    return None
-
-
-def _percentile_ms(latencies: List[float], q: float) -> Optional[float]:
-    return round(float(np.percentile(latencies, q)) * 1000, 3) if latencies else None
-
-
-def hardware_in_the_loop(build, target: str = "loihi-sim", samples: Optional[int] = None,
-                         record_all: bool = False,
-                         on_sample: Optional[Callable[[SampleOutput, dict], None]] = None,
-                         should_stop: Optional[Callable[[], bool]] = None,
-                         on_open: Optional[Callable[[int], None]] = None) -> dict:
-    """Stream ``samples`` held-out samples of a build through ``target`` and check every answer.
-
-    Each streamed sample is compared spike for spike with the golden run of the same encoded input on
-    the ``cpu`` target (neurocomp's bit-accurate simulator) and, by prediction, with the float model.
-    ``should_stop()`` is polled after every sample: when it turns true the stream is flushed and the
-    report covers the samples done so far (``"complete": false``). ``on_sample(out, stats)`` sees
-    every finished sample with the running statistics (for progress displays).
-
-    Returns the ``hil.json`` document: target, samples, agreement (fraction of samples whose recorded
-    spike trains equal the cpu run's exactly), accuracy, latency_ms {median, p95}, throughput_per_s,
-    mismatches (where each differing sample first departs from the golden run), and context.
-    """
-    from neurocomp.backends.sim import simulate
-
-    fixed = build.fixed
-    record = [p.name for p in fixed.populations] if record_all else None
-    rt = NetworkRuntime(fixed, target=target, record=record, input_seed=build.info.get("input_seed", 0))
-    spikes, labels = build.held_out(samples)
-    n = len(labels)
-    if n == 0:
-        raise NeurocompError(f"{build.path}: the build's held-out split is empty")
-    golden = simulate(fixed, spikes, record=True, target="cpu")
-    float_pred = (simulate(build.float_net, spikes, target="float").predictions
-                  if build.float_net is not None else None)
-
-    results: List[SampleOutput] = []
-    mismatches: List[dict] = []
-    stats = {"done": 0, "identical": 0, "correct": 0}
-
-    def check(outs: List[SampleOutput]) -> None:
-        for out in outs:
-            i = out.index
-            want = {name: golden.spikes[name][i] for name in rt.record}
-            diff = _first_difference(out.spikes, want, rt.record)
-            results.append(out)
-            stats["done"] += 1
-            stats["identical"] += diff is None
-            stats["correct"] += out.prediction == int(labels[i])
-            if diff is not None:
-                mismatches.append({"sample": i, "label": int(labels[i]), "prediction": out.prediction,
-                                   "cpu_prediction": int(golden.predictions[i]),
-                                   "float_prediction": None if float_pred is None else int(float_pred[i]),
-                                   "first_difference": diff})
-            if on_sample:
-                on_sample(out, stats)
-
-    stopped = False
-    with rt:
-        if on_open:
-            on_open(n)
-        t0 = time.perf_counter()
-        for i in range(n):
-            check(rt.submit(spikes[i]))
-            if should_stop and should_stop() and i + 1 < n:
-                stopped = True
-                break
-        check(rt.flush())
-        wall = time.perf_counter() - t0
-
-    done = len(results)
-    idx = np.array([r.index for r in results], dtype=np.int64)
-    pred = np.array([r.prediction for r in results], dtype=np.int64)
-    lat = [r.latency_s for r in results]
-    return {
-        "target": target,
-        "model": fixed.name,
-        "build": str(build.path),
-        "samples": done,
-        "requested": n,
-        "complete": not stopped and done == n,
-        "agreement": stats["identical"] / done if done else None,
-        "agreement_predictions_cpu": float(np.mean(pred == golden.predictions[idx])) if done else None,
-        "agreement_predictions_float": (float(np.mean(pred == float_pred[idx]))
-                                        if done and float_pred is not None else None),
-        "accuracy": float(np.mean(pred == labels[idx])) if done else None,
-        "accuracy_cpu": float(np.mean(golden.predictions[idx] == labels[idx])) if done else None,
-        "accuracy_float": (float(np.mean(float_pred[idx] == labels[idx]))
-                           if done and float_pred is not None else None),
-        "latency_ms": {"median": _percentile_ms(lat, 50), "p95": _percentile_ms(lat, 95),
-                       "max": round(max(lat) * 1000, 3) if lat else None},
-        "throughput_per_s": round(done / wall, 3) if done and wall > 0 else None,
-        "startup_s": round(rt.startup_s, 3) if rt.startup_s is not None else None,
-        "stream_s": round(wall, 3),
-        "timesteps": fixed.timesteps,
-        "recorded": rt.record,
-        "compared_with": "cpu target (neurocomp.backends.sim.simulate), same encoded input, every recorded spike",
-        "mismatches": mismatches,
-    }
+        return Result(target=self.target, output=self.net.output, schedule=self.schedule, counts=counts,
+                      spikes=trains)

@@ -24,71 +24,24 @@ are kept sample-major, ``[batch, steps, n]``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 
 from neurocomp.backends import fixed_point as fxp
+from neurocomp.backends.base import Progress, Result
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network
-
-
-@dataclass
-class RunResult:
-    """What a target returns for a batch of samples.
-
-    ``counts[pop]``: spike counts per sample and neuron ``[samples, n]``;
-    ``spikes[pop]``: full trains ``[samples, timesteps, n]`` when recorded;
-    ``states[pop]``: ``{"u": [samples, timesteps, n], "v": ...}`` when probed.
-    """
-
-    target: str
-    output: str
-    counts: Dict[str, np.ndarray]
-    spikes: Dict[str, np.ndarray] = field(default_factory=dict)
-    states: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
-    input_spikes: Optional[np.ndarray] = None
-
-    @property
-    def predictions(self) -> np.ndarray:
-        """Class = output neuron with most spikes (lowest index wins ties, on every target)."""
-        return np.argmax(self.counts[self.output], axis=1)
-
-    def accuracy(self, labels: np.ndarray) -> float:
-        return float(np.mean(self.predictions == np.asarray(labels)))
+from neurocomp.ir.schedule import BATCHED, Schedule
 
 
 def layer_order(net: Network) -> list:
     """Populations in execution order; raises if the network is not strictly layered feed-forward."""
-    depth = {net.input.name: 0}
-    order = []
-    remaining = list(net.populations)
-    while remaining:
-        ready = [p for p in remaining
-                 if all(proj.source in depth for proj in net.incoming(p.name)) and net.incoming(p.name)]
-        if not ready:
-            names = ", ".join(p.name for p in remaining)
-            raise NeurocompError(
-                f"network {net.name!r}: populations {names} are recurrent or unreachable from the input; "
-                "the batched simulator takes layered feed-forward networks")
-        for p in ready:
-            ds = {depth[proj.source] for proj in net.incoming(p.name)}
-            if len(ds) != 1:
-                raise NeurocompError(
-                    f"population {p.name!r}: inputs from different depths {sorted(ds)} (skip connections) "
-                    "are not supported: Lava's one-step Dense delay would misalign them")
-            depth[p.name] = ds.pop() + 1
-            order.append(p)
-            remaining.remove(p)
-    return order
-
-
-def population_depths(net: Network) -> Dict[str, int]:
-    depth = {net.input.name: 0}
-    for p in layer_order(net):
-        depth[p.name] = depth[net.incoming(p.name)[0].source] + 1
-    return depth
+    problem = net.layering_problem()
+    if problem:
+        raise NeurocompError(f"network {net.name!r}: {problem}; the batched simulator takes layered "
+                             "feed-forward networks (the stream schedule runs the others)")
+    return net.execution_order()
 
 
 # elements of one population's [batch, timesteps, n] activation buffer per batch chunk (~64-128 MB)
@@ -200,7 +153,8 @@ def _run_population(model, act, size, states=None):
 
 
 def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: bool = False,
-             target: str = "sim", batch_size: Optional[int] = None, engine: str = "jit") -> RunResult:
+             target: str = "sim", batch_size: Optional[int] = None, engine: str = "jit",
+             progress: Progress = None) -> Result:
     """Run input spike trains ``[samples, timesteps, n_in]`` through ``net``.
 
     Float networks (:class:`LIF`/:class:`Dense`) use Lava's float LIF semantics in float64; fixed-point
@@ -250,5 +204,9 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
             if probe:
                 for k in ("u", "v"):
                     states[p.name][k][lo:hi] = probed[k]
-    return RunResult(target=target, output=net.output, counts=counts, spikes=trains, states=states,
-                     input_spikes=spikes_in if record else None)
+        if progress:
+            progress(hi * steps, n_samples * steps)
+    peaks = ({n: (int(np.abs(st["u"]).max(initial=0)), int(np.abs(st["v"]).max(initial=0))) for n, st in states.items()}
+             if probe and net.is_fixed_point else {})
+    return Result(target=target, output=net.output, schedule=Schedule(BATCHED, steps), counts=counts, spikes=trains,
+                  states=states, peaks=peaks, input_spikes=spikes_in if record else None)

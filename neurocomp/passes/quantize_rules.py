@@ -1,0 +1,134 @@
+"""Learning rules -> Lava's fixed-point learning: the pass after :mod:`neurocomp.passes.quantize`.
+
+A plastic projection's weights sit on the grid its rule's bound fills (8-bit, one integer step
+"LSB" = ``2**weight_exp / S`` float units, chosen by the quantiser). Its float rule becomes a
+:class:`neurocomp.ir.LoihiLearning` in LSB units: a trace ``x1`` of impulse ``i`` stands for
+``a = x1 * A / i`` float units, so the potentiation ``Apre`` per pairing is ``i * m * 2**k`` LSB
+with Lava's scaling mantissa ``m`` (-8..7) and exponent ``k`` (-7..8). The impulse is as large as
+the 7-bit trace allows at the expected spike rate (precision), ``m``/``k`` the closest fit; each
+float -> integer choice is reported with its error.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import numpy as np
+
+from neurocomp.errors import QuantizationError
+from neurocomp.ir import STDP, LoihiLearning, Network, Projection, SupervisedDepression
+from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
+
+TRACE_MAX = 127
+DEFAULT_RATE = 0.1   # spikes per step assumed for a population whose rate we cannot know
+
+
+def fit_scale(value: float, impulse_cap: int = 0) -> tuple[int, int, int, float]:
+    """``value ~ impulse * m * 2**k`` with Lava's ``m`` in -8..7, ``k`` in -7..8, ``1 <= impulse <=
+    impulse_cap`` (``impulse_cap=0``: no trace, ``impulse = 1``). Returns ``(impulse, m, k, achieved)``;
+    the smallest error wins, then the largest impulse (finest trace)."""
+    if value == 0:
+        return 0, 0, 0, 0.0
+    best = None
+    mants = range(1, 8) if value > 0 else range(-8, 0)
+    for m in mants:
+        for k in range(-7, 9):
+            unit = m * 2.0 ** k
+            imp = int(round(value / unit)) if impulse_cap else 1
+            if not 1 <= imp <= (impulse_cap or 1):
+                continue
+            achieved = imp * unit
+            err = abs(achieved - value) / abs(value)
+            key = (round(err, 12), -imp, abs(m))
+            if best is None or key < best[0]:
+                best = (key, imp, m, k, achieved)
+    if best is None:
+        raise ValueError(f"{value:.3g} is outside Lava's learning-rate range")
+    return best[1], best[2], best[3], best[4]
+
+
+def impulse_cap(rate: float, tau: float) -> int:
+    """Largest trace impulse that keeps a trace fed at ``rate`` spikes/step with time constant ``tau``
+    clear of the 7-bit ceiling (mean trace ~ impulse * rate * tau, peaks about 1.5x that)."""
+    return int(max(1, min(TRACE_MAX, math.floor(TRACE_MAX / max(1.0, 1.5 * rate * tau)))))
+
+
+def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float, seed: int) -> tuple:
+    """A float rule (weights in float units, ``lsb`` float units per integer weight step) -> Lava form."""
+    row = {"projection": name, "rule": type(rule).__name__, "weight_lsb": lsb}
+    try:
+        if isinstance(rule, STDP):
+            x_tau = int(np.clip(round(rule.taupre), 1, 255))
+            y_tau = int(np.clip(round(rule.taupost), 1, 255))
+            xi, xm, xk, xa = fit_scale(rule.Apre / lsb, impulse_cap(pre_rate, x_tau))
+            yi, ym, yk, ya = fit_scale(rule.Apost / lsb, impulse_cap(post_rate, y_tau))
+            _, cm, ck, ca = fit_scale(-rule.xtar / lsb) if rule.xtar else (0, 0, 0, 0.0)
+            _, pm, pk, pa = fit_scale(rule.pre_const / lsb) if rule.pre_const else (0, 0, 0, 0.0)
+            terms = []
+            if xi:
+                terms.append(("y0", ("x1",), xm, xk))
+            coincidence = "0"
+            if yi:
+                terms.append(("x0", ("y1",), ym, yk))
+                # Loihi updates the traces before the rule, so a pre spike in a step where the post
+                # neuron fires sees y1 with that step's impulse; Brian2 runs on_pre before on_post and
+                # does not. Take the impulse back for coincident spikes: + x0 * y0 * |Apost|.
+                try:
+                    _, om, ok, oa = fit_scale(-ya)
+                    terms.append(("x0", ("y0",), om, ok))
+                    coincidence = f"({om}) * 2^{ok}"
+                except ValueError:
+                    oa = 0.0   # below the smallest learning rate: the ordering effect is smaller still
+            if cm:
+                terms.append(("y0", (), cm, ck))
+            if pm:
+                terms.append(("x0", (), pm, pk))
+            fixed = LoihiLearning(terms, x1_impulse=xi, x1_tau=x_tau, y1_impulse=yi, y1_tau=y_tau, rng_seed=seed)
+            row.update({
+                "taupre_steps": rule.taupre, "x1_tau": x_tau, "taupost_steps": rule.taupost, "y1_tau": y_tau,
+                "Apre_lsb": rule.Apre / lsb, "x1_impulse": xi, "potentiation": f"{xi} * {xm} * 2^{xk}" if xi else "0",
+                "Apre_lsb_fixed": xa, "Apost_lsb": rule.Apost / lsb, "y1_impulse": yi,
+                "depression": f"{yi} * ({ym}) * 2^{yk}" if yi else "0", "Apost_lsb_fixed": ya,
+                "coincidence_term": coincidence, "coincidence_lsb_fixed": oa if yi else 0.0,
+                "xtar_lsb": rule.xtar / lsb, "xtar_term": f"({cm}) * 2^{ck}" if cm else "0",
+                "xtar_lsb_fixed": -ca + 0.0, "pre_const_lsb": rule.pre_const / lsb,
+                "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa})
+        elif isinstance(rule, SupervisedDepression):
+            x_tau = int(np.clip(round(rule.taupre), 1, 255))
+            xi, xm, xk, xa = fit_scale(-rule.Apre / lsb, impulse_cap(pre_rate, x_tau))
+            fixed = LoihiLearning([("y0", ("x1", "y2"), xm, xk)], x1_impulse=xi, x1_tau=x_tau,
+                                  third_factor=True, rng_seed=seed)
+            row.update({"taupre_steps": rule.taupre, "x1_tau": x_tau, "Apre_lsb": rule.Apre / lsb,
+                        "x1_impulse": xi, "depression": f"{xi} * ({xm}) * 2^{xk} * y2/{THIRD_FACTOR_LEVEL}",
+                        "Apre_lsb_fixed": -xa, "teacher_level": THIRD_FACTOR_LEVEL})
+        else:
+            raise QuantizationError(f"projection {name!r}: cannot quantise plasticity {type(rule).__name__}")
+    except ValueError as e:
+        raise QuantizationError(f"projection {name!r}: learning rate {e} (weight step {lsb:.3g}); "
+                                "raise wmax resolution or the learning rate") from None
+    return fixed, row
+
+
+def supervised_projections(net: Network) -> list:
+    """Projections whose rule needs a teacher (supervised depression, a third-factor rule on Loihi)."""
+    return [p for p in net.projections if isinstance(p.plasticity, SupervisedDepression)
+            or getattr(p.plasticity, "third_factor", False)]
+
+
+def quantize_rules(q, rates: Dict[str, float], seed: int = 0) -> tuple:
+    """The quantised network ``q`` (:class:`~neurocomp.passes.quantize.Quantized`) with every float
+    rule in Loihi form; ``rates``: spikes per step of populations (and the input) that size the trace
+    impulses (:data:`DEFAULT_RATE` when unknown). Returns ``(fixed network, one row per rule)``."""
+    if not q.float_rules:
+        return q.fixed, []
+    order = {p.name: i for i, p in enumerate(q.fixed.projections)}
+    projs, rows = [], []
+    for proj in q.fixed.projections:
+        rule = q.float_rules.get(proj.name)
+        if rule is not None:
+            lsb = 2.0 ** proj.synapse.weight_exp / q.scales[proj.target]
+            rule, row = quantize_rule(rule, lsb, proj.name, rates.get(proj.source, DEFAULT_RATE),
+                                      rates.get(proj.target, DEFAULT_RATE), seed + order[proj.name])
+            rows.append(row)
+        projs.append(Projection(proj.name, proj.source, proj.target, proj.synapse, rule))
+    return q.fixed.replace(projections=projs), rows
