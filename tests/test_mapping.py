@@ -13,7 +13,7 @@ import pytest
 
 from neurocomp.errors import TargetError
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
-from neurocomp.mapping import DesignRuleError, Limits, map_network, mapping_report
+from neurocomp.passes.place import DesignRuleError, Limits, map_network, mapping_report
 from neurocomp.targets import load_descriptor
 
 LOIHI2 = load_descriptor("loihi2")

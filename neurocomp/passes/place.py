@@ -20,12 +20,19 @@ The model (one population per core group, as Lava's compiler maps one process to
 * ``k`` is the smallest core count meeting all per-core limits; cores are then numbered chip by chip
   in layer order, and the total must fit ``chips * cores_per_chip`` and ``synapses_per_chip``;
 * weights wider than the target's ``fixed_point.weight_bits`` (or mantissas outside its range) are errors.
+
+The same :class:`Placement` is the energy model's core map (:mod:`neurocomp.energy`): with a
+:class:`Mesh` (chip / tile geometry, from a device's ``energy.mesh``) it gives each neuron's global
+core, each core's chip and tile position, and the tiles used. Besides :func:`map_network` it can be
+built by :func:`sequential_placement` (a device without ``limits:``: each population in layer order
+takes fresh cores of ``neurons_per_core``, synaptic memory not checked) and :func:`placement_from_cores`
+(a user-given ``{population: [core | (chip, core), ...]}``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -87,6 +94,27 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Mesh:
+    """Chip and tile geometry. Global core ``g`` is core ``g % cores_per_chip`` of chip
+    ``g // cores_per_chip``; its tile is ``core // cores_per_tile`` at mesh position
+    ``(tile % tiles_x, tile // tiles_x)``."""
+
+    cores_per_chip: int
+    cores_per_tile: int
+    tiles_x: int
+
+    def chip(self, g):
+        return np.asarray(g) // self.cores_per_chip
+
+    def tile(self, g):
+        return (np.asarray(g) % self.cores_per_chip) // self.cores_per_tile
+
+    def xy(self, g):
+        t = self.tile(g)
+        return t % self.tiles_x, t // self.tiles_x
+
+
+@dataclass(frozen=True)
 class CoreAllocation:
     """One core's share of a population: neurons ``[start, stop)`` and their incoming synapses."""
 
@@ -107,18 +135,28 @@ class CoreAllocation:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where every population sits. ``cores[pop]`` -> ``[(chip, core), ...]`` in neuron order; the
-    population's neurons are split over them as ``np.array_split(range(size), len(cores))``."""
+    """Where every population sits: ``allocations`` are contiguous neuron blocks ``[start, stop)``
+    each on one ``(chip, core)``, in neuron order (:func:`map_network` splits as ``np.array_split``).
+    ``cores[pop]`` -> ``[(chip, core), ...]`` in neuron order.
+
+    ``limits``: the target's limits the placement was checked against (``None``: not checked);
+    ``mesh``: chip/tile geometry, needed for global cores and tiles (set with :meth:`on`);
+    ``how``: where the placement came from, when not :func:`map_network`.
+    """
 
     network: str
     target: str
-    limits: Limits
+    limits: Optional[Limits]
     allocations: Tuple[CoreAllocation, ...]
     order: Tuple[str, ...]
+    mesh: Optional[Mesh] = None
+    how: Optional[str] = None
 
     @property
     def source(self) -> str:
-        return f"neurocomp.mapping for {self.target} (limits: targets/{self.target}.yaml)"
+        if self.how:
+            return self.how
+        return f"neurocomp.passes.place for {self.target} (limits: targets/{self.target}.yaml)"
 
     @property
     def cores(self) -> Dict[str, List[Tuple[int, int]]]:
@@ -142,9 +180,49 @@ class Placement:
             raise KeyError(population)
         return np.concatenate(rows).astype(np.int64)
 
+    # -- the core map (needs a mesh) ---------------------------------------------------------
+    def on(self, mesh: Mesh) -> "Placement":
+        """This placement read with ``mesh``'s geometry (chip numbering included)."""
+        return replace(self, mesh=mesh)
+
+    def _mesh(self) -> Mesh:
+        if self.mesh is None:
+            raise NeurocompError(f"placement of {self.network!r}: no chip/tile geometry (Placement.on(mesh))")
+        return self.mesh
+
+    def global_cores_of(self, population: str) -> np.ndarray:
+        """``[n]`` global core index ``chip * cores_per_chip + core`` of every neuron of ``population``."""
+        nc = self.neuron_cores(population)
+        return nc[:, 0] * self._mesh().cores_per_chip + nc[:, 1]
+
+    @property
+    def global_cores(self) -> List[int]:
+        """The global cores used, sorted."""
+        cpc = self._mesh().cores_per_chip
+        return sorted({a.chip * cpc + a.core for a in self.allocations})
+
+    @property
+    def n_slots(self) -> int:
+        """Global core indices ``0 .. n_slots - 1`` cover every core used."""
+        used = self.global_cores
+        return used[-1] + 1 if used else 1
+
+    @property
+    def tiles_used(self) -> int:
+        mesh, cores = self._mesh(), np.array(self.global_cores)
+        return len(set(zip(mesh.chip(cores).tolist(), mesh.tile(cores).tolist())))
+
+    def core_lists(self) -> Dict[str, List[List[int]]]:
+        """``{population: [[chip, core], ...]}``: each population's distinct cores in neuron order."""
+        out: Dict[str, List[List[int]]] = {name: [] for name in self.order}
+        for a in self.allocations:
+            if [a.chip, a.core] not in out[a.population]:
+                out[a.population].append([a.chip, a.core])
+        return out
+
     def layers(self) -> List[dict]:
         """Per population: neurons, cores, chips, synapses, memory use (peak core), fan-in/out."""
-        mem = self.limits.synaptic_memory_per_core
+        mem = self.limits.synaptic_memory_per_core if self.limits else None
         rows = []
         for name in self.order:
             al = [a for a in self.allocations if a.population == name]
@@ -156,8 +234,9 @@ class Placement:
                 "neurons_per_core_max": max(a.neurons for a in al),
                 "synapses": sum(a.synapses for a in al),
                 "memory_bytes": sum(a.memory_bytes for a in al),
-                "memory_utilisation_peak": round(max(a.memory_bytes for a in al) / mem, 4),
-                "memory_utilisation_mean": round(sum(a.memory_bytes for a in al) / (len(al) * mem), 4),
+                "memory_utilisation_peak": round(max(a.memory_bytes for a in al) / mem, 4) if mem else None,
+                "memory_utilisation_mean": (round(sum(a.memory_bytes for a in al) / (len(al) * mem), 4)
+                                            if mem else None),
                 "fan_in": max(a.fan_in for a in al),
                 "fan_out_max": max(a.fan_out for a in al),
             })
@@ -171,17 +250,20 @@ class Placement:
             "target": self.target,
             "chips_used": self.chips_used,
             "cores_used": self.cores_used,
-            "cores_available": lim.chips * lim.cores_per_chip,
-            "memory_utilisation": round(total_mem / (self.cores_used * lim.synaptic_memory_per_core), 4),
+            "cores_available": lim.chips * lim.cores_per_chip if lim else None,
+            "memory_utilisation": (round(total_mem / (self.cores_used * lim.synaptic_memory_per_core), 4)
+                                   if lim else None),
             "layers": self.layers(),
             "cores": {name: [list(c) for c in cores] for name, cores in self.cores.items()},
-            "limits": lim.as_dict(),
+            "limits": lim.as_dict() if lim else None,
             "model": "one population per core group; dense synapse rows packed in 64-bit words; "
                      "fan-out counted per destination core",
         }
 
     def format_table(self) -> str:
         lim = self.limits
+        if lim is None:
+            raise NeurocompError(f"placement of {self.network!r} ({self.source}): no limits to report against")
         hdr = (f"{'layer':<12} {'neurons':>7} {'cores':>5} {'chips':>7} {'max n/core':>10} {'synapses':>10} "
                f"{'mem peak':>8} {'fan-in':>6} {'fan-out':>7}")
         lines = [hdr, "-" * len(hdr)]
@@ -231,6 +313,85 @@ def _max_neurons_for_memory(incoming: List[Tuple[int, int]], budget: int, cap: i
         else:
             hi = mid - 1
     return lo
+
+
+def _allocate(net: Network, blocks: Dict[str, List[Tuple[int, int, int, int]]], bits) -> Tuple[CoreAllocation, ...]:
+    """Allocations from ``blocks[pop] = [(chip, core, start, stop), ...]`` (contiguous neuron blocks in
+    neuron order; empty ones skipped): each core's synapses (dense rows), memory with ``bits(proj)``
+    bits per weight, fan-in, and fan-out (one axon per neuron and distinct destination core)."""
+    sizes = {net.input.name: net.input.size, **{p.name: p.size for p in net.populations}}
+    incoming = {name: [] for name in blocks}      # name -> [(n_pre, bits)]
+    targets_of = {name: [] for name in blocks}    # name -> populations it projects to
+    for proj in net.projections:
+        incoming[proj.target].append((sizes[proj.source], bits(proj)))
+        if proj.source in targets_of:
+            targets_of[proj.source].append(proj.target)
+    distinct = {name: len({(c, k) for c, k, lo, hi in bl if hi > lo}) for name, bl in blocks.items()}
+    out = []
+    for name, bl in blocks.items():
+        fan_in = sum(n for n, _ in incoming[name])
+        dest = sum(distinct[t] for t in targets_of[name])
+        for chip, core, lo, hi in bl:
+            k = hi - lo
+            if k <= 0:
+                continue
+            out.append(CoreAllocation(chip=chip, core=core, population=name, start=lo, stop=hi, synapses=k * fan_in,
+                                      memory_bytes=_core_memory(k, incoming[name]), fan_in=fan_in, fan_out=k * dest))
+    return tuple(out)
+
+
+def _stored_bits(proj) -> int:
+    """Bits per weight without a target to check against: the synapse's own (8 for float weights)."""
+    return int(getattr(proj.synapse, "num_weight_bits", 8))
+
+
+def sequential_placement(net: Network, neurons_per_core: int, mesh: Mesh, target: str = "") -> Placement:
+    """The default placement where a device gives no ``limits:``: each population in layer order takes
+    ``ceil(size / neurons_per_core)`` fresh cores, neurons spread evenly (blocks of
+    ``ceil(size / cores)``); synaptic memory, fan-in and fan-out are not checked."""
+    order = [p.name for p in net.execution_order()]
+    blocks, nxt = {}, 0
+    for name in order:
+        size = net.population(name).size
+        n_cores = max(1, -(-size // neurons_per_core))
+        per = -(-size // n_cores)
+        blocks[name] = [((nxt + i) // mesh.cores_per_chip, (nxt + i) % mesh.cores_per_chip,
+                         min(i * per, size), min((i + 1) * per, size)) for i in range(n_cores)]
+        nxt += n_cores
+    how = (f"default sequential placement ({neurons_per_core} neurons per core, populations in layer order, "
+           "synaptic memory not checked)")
+    return Placement(net.name, target, None, _allocate(net, blocks, _stored_bits), tuple(order), mesh, how)
+
+
+def placement_from_cores(net: Network, cores, mesh: Mesh, target: str = "", how: str = "given placement") -> Placement:
+    """A given placement ``{population: [core, ...]}``, a core being a global index or a ``(chip, core)``
+    pair: each population's neurons are split over its list in contiguous blocks
+    (``np.array_split``), in list order (a core may appear more than once)."""
+    if not isinstance(cores, Mapping):
+        raise NeurocompError(f"placement: expected a mapping population -> list of cores or a Placement, "
+                             f"got {type(cores).__name__}")
+    order = [p.name for p in net.execution_order()]
+    blocks = {}
+    for name in order:
+        if name not in cores:
+            raise NeurocompError(f"placement: population {name!r} missing (placed: {', '.join(map(str, cores))})")
+        gs = []
+        for c in cores[name]:
+            if isinstance(c, (tuple, list)) and len(c) == 2:
+                g = int(c[0]) * mesh.cores_per_chip + int(c[1])
+            elif isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+                g = int(c)
+            else:
+                raise NeurocompError(f"placement: population {name!r}: core {c!r} is neither an index nor (chip, core)")
+            if g < 0:
+                raise NeurocompError(f"placement: population {name!r}: negative core {c!r}")
+            gs.append(g)
+        if not gs:
+            raise NeurocompError(f"placement: population {name!r} has no cores")
+        split = np.array_split(np.arange(net.population(name).size), len(gs))
+        blocks[name] = [(g // mesh.cores_per_chip, g % mesh.cores_per_chip, int(b[0]) if len(b) else 0,
+                         int(b[-1]) + 1 if len(b) else 0) for g, b in zip(gs, split)]
+    return Placement(net.name, target, None, _allocate(net, blocks, _stored_bits), tuple(order), mesh, how)
 
 
 def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
@@ -284,25 +445,15 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
     else:  # pragma: no cover - the core counts only grow and are bounded by the neuron counts
         raise DesignRuleError(f"network {net.name!r}: fan-out limits did not settle")
 
-    # number the cores chip by chip, populations in layer order
-    from neurocomp.backends.sim import layer_order
-    try:
-        order = [p.name for p in layer_order(net)]
-    except NeurocompError:  # recurrent networks: declaration order
-        order = list(pops)
-    allocations, g = [], 0
+    # number the cores chip by chip, populations in layer order (declaration order when not layered)
+    order = [p.name for p in net.execution_order()]
+    blocks, g = {}, 0
     for name in order:
-        blocks = np.array_split(np.arange(pops[name].size), n_cores[name])
-        dest = sum(n_cores[t] for t in targets_of[name])
-        for block in blocks:
-            k = len(block)
-            allocations.append(CoreAllocation(
-                chip=g // limits.cores_per_chip, core=g % limits.cores_per_chip, population=name,
-                start=int(block[0]), stop=int(block[-1]) + 1,
-                synapses=k * sum(n for n, _ in incoming[name]),
-                memory_bytes=_core_memory(k, incoming[name]),
-                fan_in=sum(n for n, _ in incoming[name]), fan_out=k * dest))
+        blocks[name] = []
+        for block in np.array_split(np.arange(pops[name].size), n_cores[name]):
+            blocks[name].append((g // limits.cores_per_chip, g % limits.cores_per_chip, int(block[0]), int(block[-1]) + 1))
             g += 1
+    allocations = _allocate(net, blocks, lambda proj: _weight_bits(proj, limits))
     available = limits.chips * limits.cores_per_chip
     if g > available:
         per_layer = ", ".join(f"{n}: {n_cores[n]}" for n in order)
