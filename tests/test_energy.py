@@ -1,6 +1,6 @@
-"""Energy reports: activity counting against hand-computed networks and NeuroBench's synop definition,
-the Loihi energy/time model, the baselines, descriptor validation through the CLI, and the HTML page in
-a real headless Chromium."""
+"""Energy reports: activity counted from backend results against hand-computed networks (both
+schedules) and NeuroBench's synop definition, the Loihi energy/time model, the baselines, descriptor
+validation through the CLI, and the HTML page in a real headless Chromium."""
 from __future__ import annotations
 
 import json
@@ -15,12 +15,25 @@ import yaml
 from click.testing import CliRunner
 
 from neurocomp import energy as en
-from neurocomp.backends import fixed_point as fxp
-from neurocomp.backends.sim import simulate
+from neurocomp.backends import fixed_point as fxp, get_backend
+from neurocomp.backends.batch_engine import simulate
 from conftest import write_tiny_model
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
+from neurocomp.ir.schedule import Schedule
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run(net: Network, spikes: np.ndarray, schedule: Schedule = None, **kw):
+    """The one backend run energy counts on: spikes recorded, u/v probed (cpu; float for a float net)."""
+    schedule = schedule or Schedule("batched", spikes.shape[1])
+    target = "cpu" if net.is_fixed_point else "float"
+    return get_backend(target).run(net, spikes, schedule, record=True, probe=True, **kw)
+
+
+def measure_activity(net: Network, spikes: np.ndarray, placements=None):
+    """Activity of ``net`` on batched ``spikes``: one backend run, counted."""
+    return en.count_activity(net, run(net, spikes), placements)
 
 
 # ------------------------------------------------------------------------ a hand-computed network
@@ -58,7 +71,7 @@ def test_hand_network_spikes_as_worked_out():
 def test_activity_counts_match_hand_computation():
     net = hand_net()
     dev = en.load_device("loihi")
-    act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
+    act = measure_activity(net, hand_spikes(), {"loihi": (en.device_placement(net, dev), dev)})
     A, B = act.layer("A"), act.layer("B")
     # synops = nonzero input x nonzero *effective* weight, per step, summed over samples
     assert A.synops.tolist() == [3, 0, 1]          # t0: in0->A0, in2->A0, in2->A1; t1: in1 has no weights
@@ -81,7 +94,7 @@ def test_activity_counts_match_hand_computation():
 
 def test_bias_makes_every_update_active():
     net = hand_net(bias_b=1)
-    act = en.measure_activity(net, hand_spikes())
+    act = measure_activity(net, hand_spikes())
     assert act.layer("B").active_updates.tolist() == [2, 2, 2]
     assert not act.layer("B").inactive_updates.any()
 
@@ -89,7 +102,7 @@ def test_bias_makes_every_update_active():
 def test_loihi_energy_and_time_match_hand_computation():
     net = hand_net()
     dev = en.load_device("loihi")
-    act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
+    act = measure_activity(net, hand_spikes(), {"loihi": (en.device_placement(net, dev), dev)})
     r = en.neuromorphic_energy(dev, act, "loihi")
     pJ, ns = 1e-12, 1e-9
     b = r["breakdown"]
@@ -134,8 +147,8 @@ def fanout_net() -> Network:
 def test_messages_and_hops_follow_the_placement(b_cores, msgs, ew, ns, off_chip):
     net = fanout_net()
     dev = en.load_device("loihi")
-    cm = en.core_map(net, dev, {"A": [(0, 0)], "B": b_cores})
-    act = en.measure_activity(net, np.zeros((1, 4, 1), dtype=bool), {"k": (cm, dev)})
+    cm = en.device_placement(net, dev, {"A": [(0, 0)], "B": b_cores})
+    act = measure_activity(net, np.zeros((1, 4, 1), dtype=bool), {"k": (cm, dev)})
     spikes = act.layer("A").spikes.sum()
     assert spikes == 4
     rc = act.routing["k"]
@@ -153,24 +166,24 @@ def test_default_placement_splits_populations_by_neurons_per_core():
                                           Population("o", LoihiLIF(3, 100, 100, 50))],
                   [Projection("p1", "in", "h", LoihiDense(rng.integers(-50, 50, (2500, 4)))),
                    Projection("p2", "h", "o", LoihiDense(rng.integers(-50, 50, (3, 2500))))], "o", 2)
-    cm1 = en.core_map(net, en.load_device("loihi"))   # 1024 neurons per core
-    assert sorted(set(cm1.neuron_core["h"].tolist())) == [0, 1, 2]
-    assert np.bincount(cm1.neuron_core["h"]).max() <= 1024
-    assert cm1.neuron_core["o"].tolist() == [3, 3, 3]
-    cm2 = en.core_map(net, en.load_device("loihi2"))  # 8192 per core (from loihi2.yaml limits:)
-    assert set(cm2.neuron_core["h"].tolist()) == {0} and set(cm2.neuron_core["o"].tolist()) == {1}
+    cm1 = en.device_placement(net, en.load_device("loihi"))   # 1024 neurons per core
+    assert sorted(set(cm1.global_cores_of("h").tolist())) == [0, 1, 2]
+    assert np.bincount(cm1.global_cores_of("h")).max() <= 1024
+    assert cm1.global_cores_of("o").tolist() == [3, 3, 3]
+    cm2 = en.device_placement(net, en.load_device("loihi2"))  # 8192 per core (from loihi2.yaml limits:)
+    assert set(cm2.global_cores_of("h").tolist()) == {0} and set(cm2.global_cores_of("o").tolist()) == {1}
 
 
 def test_mapping_placement_is_used_exactly_when_available():
-    mapping = pytest.importorskip("neurocomp.mapping")
+    from neurocomp.passes import place as mapping
     from neurocomp.targets import load_descriptor
     net = fanout_net()
     placement = mapping.map_network(net, load_descriptor("loihi2"))
     dev = en.load_device("loihi2")
-    cm = en.core_map(net, dev, placement)
+    cm = en.device_placement(net, dev, placement)
     for p in net.populations:
         want = placement.neuron_cores(p.name)
-        assert cm.neuron_core[p.name].tolist() == (want[:, 0] * 128 + want[:, 1]).tolist()
+        assert cm.global_cores_of(p.name).tolist() == (want[:, 0] * 128 + want[:, 1]).tolist()
     pl, note = en.mapping_placement(net, dev)
     assert pl is not None and note == ""
 
@@ -185,7 +198,7 @@ def test_learning_hook_counts_pairwise_stdp_updates():
                          x1_impulse=16, x1_tau=8, y1_impulse=16, y1_tau=8)  # Lava-style pair STDP
     net = base.replace(projections=(replace(base.projections[0], plasticity=stdp), base.projections[1]))
     dev = en.load_device("loihi")
-    act = en.measure_activity(net, hand_spikes(), {"loihi": (en.core_map(net, dev), dev)})
+    act = measure_activity(net, hand_spikes(), {"loihi": (en.device_placement(net, dev), dev)})
     A = act.layer("A")
     assert A.plastic and not act.layer("B").plastic
     # pre: the synops (3, 0, 1); post: A0 (fan-in 2 nonzero synapses) fires at t0 and t2
@@ -245,7 +258,8 @@ def test_synops_match_neurobench_definition_on_mnist_example():
     from neurocomp.ir.encodings import encode
     from neurocomp.frontends.torch import build_module, module_to_ir
     from neurocomp.spec import input_encoding as spec_encoding
-    from neurocomp.quantize import quantize_network
+    from neurocomp.passes.calibrate import calibrate
+    from neurocomp.passes.quantize import quantize_network
     from neurocomp.spec import load_spec
     from neurocomp.targets import FixedPointFormat, load_descriptor
 
@@ -278,7 +292,7 @@ def test_synops_match_neurobench_definition_on_mnist_example():
     # float: the real trained module, float64, same input spikes
     linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
     nb_float, seen = neurobench_synops(linears, lambda: module(torch.from_numpy(spikes.astype(np.float64))))
-    ours_float = en.measure_activity(enc_net, spikes)
+    ours_float = measure_activity(enc_net, spikes)
     assert sum(lc.synops.sum() for lc in ours_float.layers) / len(spikes) == pytest.approx(nb_float, rel=0, abs=1e-9)
     # the premise: our simulator produced the same hidden spikes the torch module did
     hidden = enc_net.populations[0].name
@@ -289,7 +303,8 @@ def test_synops_match_neurobench_definition_on_mnist_example():
     # fixed point: the deployed network; NeuroBench hooks on Linear layers holding its effective weights,
     # fed with each layer's recorded input spikes
     fmt = FixedPointFormat.from_descriptor(load_descriptor("loihi2"))
-    fixed, _ = quantize_network(enc_net, fmt, spikes)
+    peaks = calibrate(enc_net, fmt, spikes, Schedule("batched", spikes.shape[1])).peaks
+    fixed = quantize_network(enc_net, fmt, peaks).fixed
     rec = simulate(fixed, spikes, record=True)
     qlin = []
     for proj in fixed.projections:
@@ -301,7 +316,7 @@ def test_synops_match_neurobench_definition_on_mnist_example():
     srcs = {fixed.input.name: spikes, **rec.spikes}
     nb_fixed, _ = neurobench_synops([lin for lin, _ in qlin], lambda: [
         lin(torch.from_numpy(srcs[src].astype(np.float64))) for lin, src in qlin])
-    ours_fixed = en.measure_activity(fixed, spikes)
+    ours_fixed = measure_activity(fixed, spikes)
     assert sum(lc.synops.sum() for lc in ours_fixed.layers) / len(spikes) == pytest.approx(nb_fixed, rel=0, abs=1e-9)
     # not vacuous: quantisation zeroed weights that were nonzero in float, so the counts must differ
     zeroed = sum(int(((fxp.effective_weights(p.synapse) == 0) & (q.synapse.weight != 0)).sum())
@@ -420,7 +435,8 @@ def _chromium_args(exe: str, profile: Path) -> list:
 @pytest.mark.slow
 def test_html_report_renders_in_headless_chromium(tmp_path):
     from PIL import Image
-    from neurocomp.report_html import COLOURS, fmt_si, render_energy_html
+    from neurocomp.report.common import fmt_si
+    from neurocomp.report.energy_page import COLOURS, render_energy_html
 
     exe = _chromium()
     rng = np.random.default_rng(3)
@@ -428,7 +444,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
                                               Population("out", LoihiLIF(8, 600, 300, 60))],
                   [Projection("w1", "in", "hidden", LoihiDense(rng.integers(-40, 110, (30, 60)))),
                    Projection("w2", "hidden", "out", LoihiDense(rng.integers(-40, 110, (8, 30))))], "out", 16)
-    report = en.estimate_energy(net, rng.random((40, 16, 60)) < 0.15, baseline="gpu")
+    report = en.estimate_energy(net, run(net, rng.random((40, 16, 60)) < 0.15), baseline="gpu")
     page = tmp_path / "energy.html"
     page.write_text(render_energy_html(report.data, report.activity.raster))
 

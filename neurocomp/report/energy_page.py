@@ -6,12 +6,12 @@ needs no network, no CDN and no other file. Every number in the tables also carr
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import numpy as np
+
+from neurocomp.report.common import COMPONENT_LABELS, CSS, fmt_num, fmt_si, img, plt as _plt, png as _png, td as _td
 
 #: one colour per energy component / baseline kind, shared by every figure (tests look for them)
 COLOURS = {
@@ -24,52 +24,6 @@ COLOURS = {
     "op_model": "#9467bd",
     "time_power": "#8c564b",
 }
-COMPONENT_LABELS = {
-    "synops": "synaptic ops",
-    "neuron_updates_active": "neuron updates (active)",
-    "neuron_updates_inactive": "neuron updates (inactive)",
-    "spike_messages": "spike messages + hops",
-    "learning": "learning updates",
-    "static": "static power x time",
-}
-_SI = [(1e0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")]
-
-
-def fmt_si(value: Optional[float], unit: str = "J", digits: int = 3) -> str:
-    """``7.37e-06, 'J'`` -> ``'7.37 µJ'``; ``None`` -> ``'–'``."""
-    if value is None:
-        return "–"
-    v = float(value)
-    if v == 0:
-        return f"0 {unit}"
-    for scale, prefix in _SI:
-        if abs(v) >= scale:
-            return f"{v / scale:.{digits}g} {prefix}{unit}"
-    return f"{v:.{digits}g} {unit}"
-
-
-def fmt_num(value: Optional[float], digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    v = float(value)
-    if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
-        return f"{v:.{digits - 1}e}"
-    return f"{v:,.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
 
 
 # ------------------------------------------------------------------------------------- figures
@@ -179,34 +133,13 @@ def figure_activity(data: Mapping[str, Any]) -> str:
     return _png(fig)
 
 
-# --------------------------------------------------------------------------------------- page
-def _td(value, text: Optional[str] = None, cls: str = "num") -> str:
-    dv = "" if value is None or isinstance(value, str) else f' data-value="{float(value)!r}"'
-    return f'<td class="{cls}"{dv}>{html.escape(text if text is not None else str(value))}</td>'
-
-
-def _img(b64: str, alt: str, fig_id: str) -> str:
-    return f'<figure id="{fig_id}"><img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}"></figure>'
-
-
-_CSS = """
-body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1140px;color:#222}
-h1{font-size:24px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:8px 0;font-size:13px} th,td{border:1px solid #ddd;padding:4px 8px}
-th{background:#f4f4f4;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.src{font-size:12px;color:#444;max-width:640px} figure{margin:8px 0} img{max-width:100%}
-.note{color:#555;font-size:13px} .tag{display:inline-block;padding:1px 6px;border-radius:3px;font-size:12px}
-.measured{background:#d4edda} .modelled{background:#fff3cd}
-"""
-
-
 def render_energy_html(data: Mapping[str, Any], raster: Mapping[str, np.ndarray]) -> str:
     """The whole page for an energy report (``EnergyReport.data``) and one sample's spike raster."""
     e = html.escape
     devices = data["devices"]
     base = data["baseline"]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>neurocomp energy report — {e(str(data['model']))}</title><style>{_CSS}</style></head><body>"]
+             f"<title>neurocomp energy report — {e(str(data['model']))}</title><style>{CSS}</style></head><body>"]
     parts.append(f"<h1>Energy report: {e(str(data['model']))}</h1>")
     parts.append(f"<p class='note'>{data['samples']} held-out samples x {data['timesteps']} steps, activity "
                  f"{e(data['activity']['counted_on'])}. Baseline: {e(base['device'])} "
@@ -237,7 +170,7 @@ def render_energy_html(data: Mapping[str, Any], raster: Mapping[str, np.ndarray]
                      f"({100 * b[top] / total:.0f}% of {fmt_si(total)}).</p>")
 
     parts.append("<h2>Device comparison</h2>")
-    parts.append(_img(figure_devices(data), "joules per inference for each device and baseline", "fig-devices"))
+    parts.append(img(figure_devices(data), "joules per inference for each device and baseline", "fig-devices"))
     parts.append("<table id='baselines'><tr><th>baseline</th><th>dense MACs</th><th>op model</th>"
                  "<th>arithmetic floor</th><th>latency (batch 1)</th><th>time x power</th><th>range</th>"
                  "<th>how</th></tr>")
@@ -256,7 +189,7 @@ def render_energy_html(data: Mapping[str, Any], raster: Mapping[str, np.ndarray]
     parts.append("</table>")
 
     parts.append("<h2>Per-layer energy</h2>")
-    parts.append(_img(figure_per_layer(data), "dynamic energy per layer, stacked by component", "fig-per-layer"))
+    parts.append(img(figure_per_layer(data), "dynamic energy per layer, stacked by component", "fig-per-layer"))
     for name, dev in devices.items():
         parts.append(f"<h3>{e(name)}</h3><p class='note'>placement: {e(dev['placement']['source'])}; "
                      f"{dev['placement']['cores_used']} cores, {dev['placement']['tiles_used']} tiles</p>")
@@ -283,8 +216,8 @@ def render_energy_html(data: Mapping[str, Any], raster: Mapping[str, np.ndarray]
     act = data["activity"]
     so = act["synaptic_operations"]
     parts.append("<h2>Activity</h2>")
-    parts.append(_img(figure_raster(raster, data["timesteps"]), "spike raster of held-out sample 0", "fig-raster"))
-    parts.append(_img(figure_activity(data), "activation sparsity per layer and synaptic operations per step",
+    parts.append(img(figure_raster(raster, data["timesteps"]), "spike raster of held-out sample 0", "fig-raster"))
+    parts.append(img(figure_activity(data), "activation sparsity per layer and synaptic operations per step",
                       "fig-activity"))
     sparsity_text = f"{100 * act['activation_sparsity']:.2f}%"
     parts.append("<table id='activity'>"
