@@ -18,7 +18,8 @@ from neurocomp import energy as en
 from neurocomp.backends import fixed_point as fxp, get_backend
 from neurocomp.backends.batch_engine import simulate
 from conftest import write_tiny_model
-from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
+from neurocomp.errors import NeurocompError
+from neurocomp.ir import Input, LoihiDense, LoihiLearning, LoihiLIF, Network, Population, Projection
 from neurocomp.ir.schedule import Schedule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,7 +193,6 @@ def test_learning_hook_counts_pairwise_stdp_updates():
     """A plastic projection (``Projection.plasticity`` set) pays one update per synapse a pre spike fans out
     to and one per synapse a post spike fans in from (pairwise STDP, Davies 2018's 'synaptic update')."""
     from dataclasses import replace
-    from neurocomp.ir import LoihiLearning
     base = hand_net()
     stdp = LoihiLearning(terms=(("x0", ("y1",), -1, 0), ("y0", ("x1",), 1, 0)),
                          x1_impulse=16, x1_tau=8, y1_impulse=16, y1_tau=8)  # Lava-style pair STDP
@@ -205,6 +205,120 @@ def test_learning_hook_counts_pairwise_stdp_updates():
     assert A.learning_updates.tolist() == [3 + 2, 0, 1 + 2]
     r = en.neuromorphic_energy(dev, act, "loihi")
     assert r["breakdown"]["learning"] == pytest.approx(8 / 2 * 120e-12)
+
+
+# ----------------------------------------------------------------------------- stream schedule
+def hand_recurrent_net() -> Network:
+    """in(2) -> A(2) one-to-one (+20), A -> A mutual inhibition (-20). du = dv = 4095: u and v forget
+    each step, so A fires exactly one step after a +20 arrives (a = 20 > vth 10) and never on -20."""
+    A = LoihiLIF(2, du=4095, dv=4095, vth=10)
+    return Network("hand_rec", Input("in", 2), [Population("A", A)],
+                   [Projection("inA", "in", "A", LoihiDense(np.array([[20, 0], [0, 20]]))),
+                    Projection("AA", "A", "A", LoihiDense(np.array([[0, -20], [-20, 0]])))], "A", 3)
+
+
+def test_stream_counts_a_recurrent_net_by_hand():
+    """Two samples x 3 steps as one stream (no rest). Step 0: in0 fires -> A0 fires at step 1 ->
+    inhibits A1 at step 2. Step 2: in0 and in1 fire -> A0, A1 fire at step 3 -> inhibit each other at
+    step 4. A sits at depth 1, so its windows are steps 1-3 and 4-6 (6 is past the stream: silent).
+    Synops, counted at the receiving step: step 1: 1 (in0->A0), 2: 1 (A0->A1, recurrent: A's own
+    train one step earlier), 3: 2 (in->A), 4: 2 (A0->A1, A1->A0) -> windows [1, 1, 2] + [2, 0, 0]."""
+    net = hand_recurrent_net()
+    samples = np.zeros((2, 3, 2), dtype=bool)
+    samples[0, 0, 0] = True
+    samples[0, 2] = True
+    res = run(net, samples, Schedule("stream", 3))
+    assert res.stream["A"].astype(int).tolist() == [[0, 0], [1, 0], [0, 0], [1, 1], [0, 0], [0, 0]]
+    dev = en.load_device("loihi")
+    act = en.count_activity(net, res, {"loihi": (en.device_placement(net, dev), dev)})
+    (A,) = act.layers
+    assert act.samples == 2 and act.timesteps == 3 and act.schedule == "stream"
+    assert A.synops.tolist() == [1 + 2, 1 + 0, 2 + 0]
+    assert A.spikes.tolist() == [1, 0, 2]                  # steps 1 and 3 of the first window
+    assert act.input_spikes.tolist() == [1, 0, 2]          # the input (depth 0) owns steps 0-2, 3-5
+    assert (A.synapses, A.dense_synapses) == (4, 8)
+    # active: u != 0 after the step or state entering it. Window 1: A0 gets +20 (steps 1, 3), A1 -20
+    # (step 2) and +20 (step 3); window 2 (steps 4-6): both get -20 at step 4 and carry it into step 5,
+    # which continues window 1's step 3 too: the stream does not reset. A1 at step 1 and both at step 6 idle.
+    assert A.active_updates.tolist() == [1 + 2, 2 + 2, 2 + 0]
+    assert A.inactive_updates.tolist() == [1, 0, 2] and not A.learning_updates.any()
+    # A's spikes go to its own core (recurrent): one message per spike
+    assert act.routing["loihi"].messages["A"].tolist() == [1, 0, 2]
+    r = en.neuromorphic_energy(dev, act, "loihi")
+    assert r["breakdown"]["synops"] == pytest.approx(6 / 2 * dev["synop"])
+    # the dense baseline steps the whole network: (2x2 + 2x2) MACs and 2 neuron updates per step
+    assert en.StreamWorkload.of(net, 3).op_counts() == {"macs": 3 * 8, "neuron_updates": 3 * 2}
+
+
+def test_stream_and_batched_schedules_are_counted_alike():
+    """The hand network forgets its state every step, so on the stream schedule (no resets) it spikes
+    exactly as batched: the same code counts the same synops, spikes, messages and time per step.
+    Only where a window ends with u/v nonzero does the next window's first step count active on the
+    stream (the state carries over) where the batched schedule resets it."""
+    net = hand_net()
+    dev = en.load_device("loihi")
+    acts = {kind: en.count_activity(net, run(net, hand_spikes(), Schedule(kind, 3)),
+                                    {"loihi": (en.device_placement(net, dev), dev)})
+            for kind in ("batched", "stream")}
+    b, s = acts["batched"], acts["stream"]
+    assert s.input_spikes.tolist() == b.input_spikes.tolist()
+    for name in ("A", "B"):
+        lb, ls = b.layer(name), s.layer(name)
+        assert lb.synops.tolist() == ls.synops.tolist() and lb.spikes.tolist() == ls.spikes.tolist()
+        assert b.routing["loihi"].messages[name].tolist() == s.routing["loihi"].messages[name].tolist()
+    # sample 0 ends with A0 (u = 12 << 6) and B (u = 20 << 6) charged: sample 1's step 0 is active on the stream
+    assert b.layer("A").active_updates.tolist() == [2, 2, 1] and s.layer("A").active_updates.tolist() == [3, 2, 1]
+    assert b.layer("B").active_updates.tolist() == [1, 1, 1] and s.layer("B").active_updates.tolist() == [2, 1, 1]
+
+
+def test_learning_run_counts_active_updates_exactly():
+    """A projection that learns on the stream: its weights move, so the synops and learning updates
+    cover every synapse, and the active updates come from the probed u/v — exact, not the old upper
+    bound (all active). Potentiation only, weights stay positive and their row sums below 64, so
+    with du = dv = 4095 a neuron is active exactly at a step where an input spike arrives and at the
+    step after (u = 64 a < 4096 decays to 0 in one step)."""
+    rule = LoihiLearning(terms=(("y0", ("x1",), 1, -5),), x1_impulse=16, x1_tau=4)
+    net = Network("learn", Input("in", 3), [Population("A", LoihiLIF(2, du=4095, dv=4095, vth=10))],
+                  [Projection("inA", "in", "A", LoihiDense(np.array([[6, 6, 6], [3, 4, 5]]), sign_mode=2),
+                              plasticity=rule)], "A", 6)
+    samples = np.random.default_rng(5).random((5, 6, 3)) < 0.35
+    res = run(net, samples, Schedule("stream", 6, rest=2), learn=True)
+    w = res.weights["inA"]
+    assert (w >= net.projections[0].synapse.weight).all() and w.sum(axis=1).max() < 64   # the premise
+    assert (w != net.projections[0].synapse.weight).any()                                # it learned
+    act = en.count_activity(net, res)
+    (A,) = act.layers
+    assert A.plastic and act.learning_epochs == {"inA": res.learning_updates["inA"]}
+    stream = res.input_spikes                        # [40, 3]; A (depth 1) at step s receives step s - 1
+    arrives = np.zeros(41, dtype=bool)
+    arrives[1:] = stream.any(axis=1)
+    active = arrives[1:] | arrives[:-1]              # A's steps 1..40: input now or one step before
+    both = np.repeat(active[:, None], 2, axis=1).reshape(5, 8, 2)
+    assert A.active_updates.tolist() == both.sum(axis=(0, 2)).tolist()
+    assert A.active_updates.sum() < 5 * 8 * 2        # not everything (the old bound)
+    pre = stream.reshape(5, 8, 3).sum(axis=(0, 2))   # every pre spike reaches all 2 synapses ...
+    post = res.spikes["A"].sum(axis=(0, 2))          # ... and every post spike updates all 3 of its own
+    assert A.synops.tolist() == (2 * pre).tolist()
+    assert A.learning_updates.tolist() == (2 * pre + 3 * post).tolist()
+
+
+def test_counting_needs_recorded_and_probed_results():
+    net = hand_net()
+    res = get_backend("cpu").run(net, hand_spikes(), Schedule("batched", 3), record=True)
+    with pytest.raises(NeurocompError, match=r"lacks u/v of A, B; count activity on a run with record=True, probe=True"):
+        en.count_activity(net, res)
+
+
+def test_baseline_workload_follows_the_network():
+    """Layered and static: the equivalent ANN (one dense pass); recurrent: the network stepped densely,
+    a window's steps per inference — whatever the schedule it ran on."""
+    layered = en.estimate_energy(hand_net(), run(hand_net(), hand_spikes(), Schedule("stream", 3)),
+                                 baseline="gpu", measure=False).data
+    assert "workload" not in layered["baselines"]["gpu"] and layered["baselines"]["gpu"]["macs"] == 8
+    rec_net = hand_recurrent_net()
+    rec = en.estimate_energy(rec_net, run(rec_net, np.zeros((2, 3, 2), dtype=bool), Schedule("stream", 3, rest=1)),
+                             baseline="gpu", measure=False).data
+    assert rec["baselines"]["gpu"]["workload"]["steps_per_inference"] == 4 and rec["baselines"]["gpu"]["macs"] == 4 * 8
 
 
 # ----------------------------------------------------------------------------------- baselines
