@@ -5,9 +5,10 @@ point network the build deploys) into ``report.html``: the float -> integer tabl
 learning rules, weight histograms before/after quantisation, u/v headroom, accuracy and agreement,
 float vs fixed spike counts and where they first diverge, the core mapping and the timing.
 
-Figures are drawn with matplotlib's Agg canvas (no pyplot state, no GUI backend) and inlined as base64
-PNG; styles are inline: the page needs no network, no CDN and no other file. Numbers in tables carry
-their exact value in a ``data-value`` attribute so tests and scripts can read the rendered DOM back.
+Figures are matplotlib ``Figure`` objects rendered by the Agg canvas (no GUI backend) and inlined as
+base64 PNG; styles are inline (the base sheet and the cell/number helpers are
+:mod:`neurocomp.report.common`'s): the page needs no network, no CDN and no other file. Numbers in
+tables carry their exact value in a ``data-value`` attribute so tests and scripts can read the rendered DOM back.
 
 Every section reads only its own keys and says so in a short note when they are absent or ``None``
 (reports of older builds, targets without a core model, a compile that recorded no spikes). A section
@@ -16,13 +17,13 @@ taking the compile down with it; tests assert that no such box appears.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+
+from neurocomp.report.common import CSS, fmt_num, img, png as _png, td
 
 #: figure colours (tests look for them in the screenshot)
 COLOURS = {
@@ -42,18 +43,15 @@ _e = html.escape
 
 # ------------------------------------------------------------------------------------ formatting
 def _num(value: Optional[float], digits: int = 4) -> str:
+    """Integers with thousands separators, booleans as yes/no, else :func:`~neurocomp.report.common.fmt_num`."""
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
     v = float(value)
-    if not math.isfinite(v):
-        return str(v)
-    if float(v).is_integer() and abs(v) < 1e9:
+    if math.isfinite(v) and v.is_integer() and abs(v) < 1e9:
         return f"{int(v):,}"
-    if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
-        return f"{v:.{digits - 1}e}"
-    return f"{v:,.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return fmt_num(v, digits) if math.isfinite(v) else str(v)
 
 
 def _pct(value: Optional[float], digits: int = 2) -> str:
@@ -61,11 +59,11 @@ def _pct(value: Optional[float], digits: int = 2) -> str:
 
 
 def _td(value: Any, text: Optional[str] = None, cls: str = "num") -> str:
+    """A cell; numbers (not booleans) carry ``data-value``, the shown text defaults to :func:`_num`."""
     numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    dv = f' data-value="{float(value)!r}"' if numeric else ""
-    shown = text if text is not None else (_num(value) if numeric or value is None or isinstance(value, bool)
-                                           else str(value))
-    return f'<td class="{cls}"{dv}>{_e(shown)}</td>'
+    if text is None:
+        text = _num(value) if numeric or value is None or isinstance(value, bool) else str(value)
+    return td(float(value) if numeric else None, text, cls)
 
 
 def _note(text: str, cls: str = "note") -> str:
@@ -74,18 +72,13 @@ def _note(text: str, cls: str = "note") -> str:
 
 def _img(b64: str, alt: str, fig_id: str, caption: str = "") -> str:
     cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    return (f'<figure id="{fig_id}"><img alt="{_e(alt)}" src="data:image/png;base64,{b64}">{cap}</figure>')
+    return img(b64, alt, fig_id).replace("</figure>", cap + "</figure>")
 
 
 def _figure(width: float, height: float):
+    """A figure on matplotlib's Agg canvas, outside pyplot's global state."""
     from matplotlib.figure import Figure
     return Figure(figsize=(width, height), dpi=100)
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _grid(n: int, max_cols: int = 3):
@@ -209,7 +202,7 @@ def _layers(report: Mapping[str, Any]) -> str:
     out.append(f"<table id='layers'>{_LAYER_HEAD}")
     for r in layers:
         g = r.get
-        pair = lambda f, i: _td(g(i), f"{_num(g(f))} → {_num(g(i))}")  # noqa: E731
+        pair = lambda f, i: _td(g(i), f"{_num(g(f))} → {_num(g(i))}", cls="num nw")  # noqa: E731
         silent = g("silent_weights")
         head = g("uv_headroom_bits")
         row_cls = " class='silent'" if silent else ""
@@ -517,19 +510,12 @@ def _timing(report: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-_CSS = """
-body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1140px;color:#222}
-h1{font-size:24px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
-h3{font-size:15px;margin-top:18px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px} th,td{border:1px solid #ddd;padding:4px 8px}
-th{background:#f4f4f4;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.txt{text-align:left} #layers{font-size:12px} #layers th{font-size:11px}
-tr.silent td{background:#f8d7da} figure{margin:8px 0} img{max-width:100%}
-figcaption{color:#555;font-size:13px;max-width:900px}
-.note{color:#555;font-size:13px;max-width:1000px} .warn{color:#842029;background:#f8d7da;padding:6px 10px;font-size:13px}
+_CSS = CSS + """
+h3{font-size:15px;margin-top:18px} .nw{white-space:nowrap} td.txt{text-align:left} #layers{font-size:12px} #layers th{font-size:11px}
+tr.silent td{background:#f8d7da} figcaption{color:#555;font-size:13px;max-width:900px} .note{max-width:1000px}
+.warn{color:#842029;background:#f8d7da;padding:6px 10px;font-size:13px}
 .ok{color:#0f5132;background:#d1e7dd;padding:6px 10px;font-size:13px}
-.tag{display:inline-block;padding:1px 6px;border-radius:3px;font-size:12px}
-.tag.ok{padding:1px 6px} .tag.bad{background:#f8d7da;color:#842029}
+.tag.ok{padding:1px 6px} .tag.bad{background:#f8d7da;color:#842029;padding:1px 6px}
 td.barcell{width:250px} .bar{height:12px;background:#1f77b4;border-radius:2px}
 .section-error{color:#842029;background:#f8d7da;border:1px solid #842029;padding:6px 10px;font-size:13px}
 """
