@@ -213,3 +213,32 @@ def test_page_degrades_without_optional_sections(tiny_build):
     broken = dict(base, layers=[{"name": "x", "uv_headroom_bits": "not a number"}])
     page = render_compile_html(broken, None, None)
     assert "<div class='section-error' data-section='headroom'>" in page
+
+
+@pytest.mark.slow
+def test_page_of_a_plastic_compile(tmp_path):
+    """A stream compile that learns (small Diehl & Cook, Brian2 reference): the rules table has a column
+    per plastic projection, the histograms say the integers are the learned weights, and their step is
+    the rule's weight step."""
+    from conftest import write_small_diehl_cook
+    from neurocomp.pipeline.compile import compile_model
+    out = tmp_path / "build"
+    compile_model(write_small_diehl_cook(tmp_path / "model"), target="cpu", out=out)
+    report = json.loads((out / "report.json").read_text())
+    float_net, fixed_net = load_network(out / "network_float.npz"), load_network(out / "network.npz")
+    page = render_compile_html(report, float_net, fixed_net)
+    assert "<div class='section-error'" not in page
+    assert report["schedule"]["kind"] == "stream" and "stream: one continuous run" in page
+    rules = {r["projection"]: r for r in report["rules"]}
+    for name in rules:
+        assert f"<th data-projection='{name}'>" in page
+    assert "id='learning'" in page and "Brian2 (float)" in page
+    pairs = {p["projection"]: p for p in weight_pairs(report, float_net, fixed_net)}
+    plastic = [n for n, p in pairs.items() if p["plastic"]]
+    assert sorted(plastic) == sorted(rules)
+    assert f"Plastic projections ({', '.join(plastic)}): the fixed network holds the weights learned" in page
+    for name in plastic:
+        assert pairs[name]["lsb"] == pytest.approx(rules[name]["weight_lsb"], rel=1e-12)
+        levels = pairs[name]["fixed"] / pairs[name]["lsb"]
+        assert np.allclose(levels, np.rint(levels))
+    assert not np.allclose(pairs["input_exc"]["fixed"], pairs["input_exc"]["float"])  # it learned

@@ -164,7 +164,8 @@ def _agreement(report: Mapping[str, Any]) -> str:
     ag = report.get("agreement") or {}
     tc = ag.get("target_vs_cpu")
     if not tc:
-        out.append(_note("No target-vs-cpu agreement in this report."))
+        out.append(_note("The target is the cpu simulator itself: nothing to compare." if report.get("target") == "cpu"
+                         else "No target-vs-cpu agreement in this report."))
     else:
         out.append("<table id='agreement'><tr><th>check</th><th>value</th></tr>")
         for key, v in tc.items():
@@ -231,20 +232,23 @@ def _layers(report: Mapping[str, Any]) -> str:
 
 
 def _rules(report: Mapping[str, Any]) -> str:
+    """One column per plastic projection, one row per rule field (rules have many fields, nets few rules)."""
     rules = report.get("rules")
     if not rules:
         return ""
     keys: List[str] = []
     for r in rules:
-        keys.extend(k for k in r if k not in keys)
-    out = ["<h3>Learning rules on the chip</h3><table id='rules'><tr>"
-           + "".join(f"<th>{_e(k.replace('_', ' '))}</th>" for k in keys) + "</tr>"]
-    for r in rules:
-        cells = "".join(_td(r.get(k), cls="num" if isinstance(r.get(k), (int, float)) else "txt") for k in keys)
-        out.append(f"<tr data-projection='{_e(str(r.get('projection')))}'>{cells}</tr>")
+        keys.extend(k for k in r if k != "projection" and k not in keys)
+    out = ["<h3>Learning rules on the chip</h3><table id='rules'><tr><th>projection</th>"
+           + "".join(f"<th data-projection='{_e(str(r.get('projection')))}'>{_e(str(r.get('projection')))}</th>"
+                     for r in rules) + "</tr>"]
+    for k in keys:
+        cells = "".join(_td(r.get(k), cls="num" if isinstance(r.get(k), (int, float)) else "txt") for r in rules)
+        out.append(f"<tr data-field='{_e(k)}'><th>{_e(k.replace('_', ' '))}</th>{cells}</tr>")
     out.append("</table>")
-    out.append(_note("weight lsb: one integer weight step in float units (2^weight exp / S); impulses and "
-                     "learning terms are the Loihi integers the rule runs with."))
+    out.append(_note("weight lsb: one integer weight step in float units (2^weight exp / S); *_lsb: a float "
+                     "rule constant in weight steps, *_lsb_fixed: what the Loihi integers make of it; impulses "
+                     "and terms are the integers the rule runs with."))
     return "\n".join(out)
 
 
@@ -294,6 +298,7 @@ def _level_bins(lo: float, hi: float, lsb: float, target: int = 60) -> np.ndarra
 
 
 def _figure_weights(pairs: Sequence[dict]) -> str:
+    from matplotlib.ticker import MaxNLocator
     cols, rows = _grid(len(pairs))
     fig = _figure(max(6.0, 3.8 * cols), 2.9 * rows + 0.3)
     for i, pr in enumerate(pairs):
@@ -315,6 +320,7 @@ def _figure_weights(pairs: Sequence[dict]) -> str:
         ax.set_ylabel("weights" + (" (log)" if wf.size >= LOG_HISTOGRAM_FROM else ""), fontsize=8)
         ax.set_title(f"{pr['projection']}: {pr['source']} → {pr['target']}", fontsize=10)
         ax.set_xlabel(f"weight (float units); 1 step = {pr['lsb']:.3g}", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
@@ -354,21 +360,17 @@ def _weights(report: Mapping[str, Any], float_net, fixed_net) -> str:
 
 
 def _figure_headroom(layers: Sequence[Mapping[str, Any]]) -> str:
-    from matplotlib.transforms import blended_transform_factory
     names = [str(r.get("name")) for r in layers]
     bits = np.array([float(r.get("uv_headroom_bits")) for r in layers])
     colours = [COLOURS["headroom_none"] if b <= 0 else COLOURS["headroom_low"] if b < 1 else COLOURS["headroom_ok"]
                for b in bits]
-    fig = _figure(7.5, 0.38 * len(layers) + 1.2)
+    fig = _figure(6.5, 0.38 * len(layers) + 1.2)
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(layers))
     ax.barh(y, bits, height=0.6, color=colours)
-    top = blended_transform_factory(ax.transData, ax.transAxes)
-    ax.axvline(0, color="black", lw=1.5)
-    ax.text(0, 1.02, "24-bit limit (|u|, |v| = 2^23)", transform=top, fontsize=8, ha="left", va="bottom")
-    ax.axvline(1, color="#555555", lw=1, ls="--")
-    ax.text(1, 1.02, "1 bit (quantize.headroom = 2)", transform=top, fontsize=8, ha="left", va="bottom",
-            color="#555555")
+    ax.axvline(0, color="black", lw=1.5, label="0 bits: the 24-bit limit\n(|u| or |v| reaches 2^23)")
+    ax.axvline(1, color="#555555", lw=1, ls="--", label="1 bit: what quantize.headroom = 2\n(the default) keeps")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     for i, b in enumerate(bits):
         ax.text(max(b, 0) + 0.05, i, f"{b:.2f} bits", va="center", fontsize=8)
     ax.set_yticks(y)
