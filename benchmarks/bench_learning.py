@@ -26,12 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def speed(samples: int) -> None:
-    from neurocomp.backends.lava_learning import run_stream_lava
-    from neurocomp.backends.learning import run_stream
+    from neurocomp.backends.lava import run_stream_lava
+    from neurocomp.backends.stream_engine import run_stream
     from neurocomp.data import load_split
     from neurocomp.ir.encodings import encode
     from neurocomp.frontends.brian2 import load_brian2
-    from neurocomp.learning_pipeline import to_stream
+    from neurocomp.ir.schedule import to_stream
     from neurocomp.spec import input_encoding as spec_encoding
     from neurocomp.quantize_learning import quantize_stream_network
     from neurocomp.spec import load_spec

@@ -36,8 +36,8 @@ import time
 import numpy as np
 
 from neurocomp.backends import fixed_point_jit as jit
-from neurocomp.backends.lava_sim import LavaNetwork
-from neurocomp.backends.sim import simulate
+from neurocomp.backends.lava import LavaProcesses
+from neurocomp.backends.batch_engine import simulate
 from neurocomp.data import load_split
 from neurocomp.ir.encodings import encode
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding

@@ -8,37 +8,6 @@ import click
 from neurocomp.cli.main import cli, progress_bar
 
 
-def format_report(report: dict) -> str:
-    """The short human summary: per-layer float -> integer mapping and the accuracies."""
-    lines = [f"{report['model']} -> {report['target']}  ({report['timesteps']} steps/sample, "
-             f"{report['encoding']} coding)", ""]
-    hdr = (f"{'layer':<10} {'neurons':>7} {'synapses':>8} {'wbits':>5} {'wexp':>4} "
-           f"{'vth':>14} {'du':>14} {'dv':>14} {'w err':>7} {'headroom':>8}")
-    lines.append(hdr)
-    lines.append("-" * len(hdr))
-    for r in report["layers"]:
-        lines.append(
-            f"{r['name']:<10} {r['neurons']:>7} {r['synapses']:>8} {r['num_weight_bits']:>5} {r['weight_exp']:>4} "
-            f"{r['float_vth']:>5.3g}->{r['vth']:<7} {r['float_du']:>5.3g}->{r['du']:<7} "
-            f"{r['float_dv']:>5.3g}->{r['dv']:<7} {100 * r['weight_rel_error']:>6.2f}% "
-            f"{r['uv_headroom_bits']:>6.1f}b")
-    a = report["accuracy"]
-    ag = report["agreement"]["target_vs_cpu"]
-    lines += [
-        "",
-        f"accuracy  float {100 * a['float']:.2f}%  bit-accurate cpu {100 * a['cpu']:.2f}%  "
-        f"(held-out, {a['held_out']} samples)",
-        f"          {report['target']} {100 * a['target']:.2f}% vs float {100 * a['float_on_target_samples']:.2f}% "
-        f"on the same {a['samples']} samples",
-        (f"agreement {report['target']} vs cpu: predictions {100 * ag['predictions_equal']:.1f}%"
-         + (f", identical spike trains {100 * ag['identical_spike_trains']:.1f}%"
-            if "identical_spike_trains" in ag else ""))
-        if report["target"] != "cpu" else "agreement (the cpu target is the bit-accurate simulator itself)",
-        f"time      {report['timing_s']['total']:.1f} s total, {report['timing_s']['target_run']:.1f} s on {report['target']}",
-    ]
-    return "\n".join(lines)
-
-
 @cli.command("compile")
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--target", "-t", default=None,
@@ -56,8 +25,10 @@ def format_report(report: dict) -> str:
 def compile_cmd(spec, target, out, samples, quiet, energy):
     """Import, quantise and verify the network described by SPEC (a model.yaml).
 
-    Writes DIR/network.npz (fixed point), DIR/network_float.npz, DIR/build.json and
-    DIR/report.json, and prints the per-layer float -> integer mapping and the accuracies.
+    Writes DIR/network.npz (fixed point), DIR/network_float.npz, DIR/build.json,
+    DIR/report.json and DIR/report.html (the compile page), and prints the per-layer float ->
+    integer mapping and the accuracies. A network that learns (plastic) or is recurrent runs as
+    one stream of samples; it learns on the target, then is scored with its weights frozen.
     """
     from neurocomp.pipeline import compile_model
 
@@ -70,16 +41,6 @@ def compile_cmd(spec, target, out, samples, quiet, energy):
     report = compile_model(spec, target=target, out=out, samples=samples,
                            progress=None if quiet else progress, log=log, energy=energy)
     if not quiet:
-        if report.get("source") == "brian2":  # stream models: their own summary (learning, replay)
-            from neurocomp.learning_pipeline import format_brian2_report
-            click.echo(format_brian2_report(report))
-        else:
-            click.echo(format_report(report))
-        if "energy" in report:
-            from neurocomp.report_html import fmt_si
-            en = report["energy"]
-            for name, dev in en["devices"].items():
-                click.echo(f"energy    {name} {fmt_si(dev['joules_per_inference'])}/inference, "
-                           f"{fmt_si(dev['joules_per_spike'])}/spike; {en['baseline']['device']} time x power "
-                           f"{en['ratios'][name]['time_power']:.3g}x more")
-        click.echo(f"\nwrote {report['out']}/report.json")
+        from neurocomp.report.text import format_compile
+        click.echo(format_compile(report))
+        click.echo(f"\nwrote {report['out']}/report.json and {report['out']}/report.html")

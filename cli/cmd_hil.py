@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from neurocomp.backends.lava_runtime import RUNTIME_TARGETS
 from neurocomp.cli.main import cli
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -43,28 +44,9 @@ class _StopOnCtrlC:
         signal.signal(signal.SIGINT, self._previous)
 
 
-def format_summary(r: dict, out_file: Path) -> str:
-    lat = r["latency_ms"]
-    lines = [
-        f"{r['model']} on {r['target']}: {r['samples']}/{r['requested']} samples streamed"
-        + ("" if r["complete"] else " (stopped early)"),
-        f"agreement with cpu  {100 * r['agreement']:.1f}% of samples spike-identical"
-        f" ({len(r['mismatches'])} mismatches)" if r["agreement"] is not None else "agreement with cpu  -",
-        f"accuracy            {r['target']} {100 * r['accuracy']:.2f}%   cpu {100 * r['accuracy_cpu']:.2f}%"
-        + (f"   float {100 * r['accuracy_float']:.2f}%" if r.get("accuracy_float") is not None else "")
-        if r["accuracy"] is not None else "accuracy            -",
-        f"latency             median {lat['median']} ms, p95 {lat['p95']} ms (host: first input frame "
-        f"sent -> last output frame received)",
-        f"throughput          {r['throughput_per_s']} samples/s  (runtime start-up {r['startup_s']} s, "
-        f"not included)",
-        f"wrote {out_file}",
-    ]
-    return "\n".join(lines)
-
-
 @cli.command("hil")
 @click.argument("build_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--target", "-t", type=click.Choice(["loihi-sim", "loihi2"]), default="loihi-sim",
+@click.option("--target", "-t", type=click.Choice(list(RUNTIME_TARGETS)), default="loihi-sim",
               show_default=True,
               help="loihi-sim: Lava's bit-accurate CPU simulator stands in for the chip; "
                    "loihi2: the chip (needs Intel's lava-loihi).")
@@ -92,8 +74,8 @@ def hil_cmd(build_dir, target, samples, out, record_all, quiet):
     from tqdm import tqdm
 
     from neurocomp.io import atomic_write_json
-    from neurocomp.pipeline import load_build
-    from neurocomp.runtime import hardware_in_the_loop
+    from neurocomp.pipeline import hardware_in_the_loop, load_build
+    from neurocomp.report.text import format_hil
 
     build = load_build(build_dir)
     out = out or build_dir / "hil"
@@ -121,7 +103,7 @@ def hil_cmd(build_dir, target, samples, out, record_all, quiet):
     out_file = out / "hil.json"
     atomic_write_json(out_file, report)
     if not quiet:
-        click.echo(format_summary(report, out_file))
+        click.echo(format_hil(report, out_file))
     if not report["complete"]:
         sys.exit(EXIT_INTERRUPTED)
     if report["mismatches"]:

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import json
-from importlib.util import find_spec
 from pathlib import Path
 
 import click
 import yaml
 
 from neurocomp.cli.main import cli
-
-COMPILE_TARGETS = ("loihi-sim", "cpu", "loihi2")
-
 
 def _raw(name: str) -> dict:
     from neurocomp.targets import descriptor_path
@@ -24,20 +20,18 @@ def _raw(name: str) -> dict:
 
 def _runs_here(name: str) -> str:
     """Whether this machine can run the target now, and if not, why."""
-    if name in ("cpu", "float"):
-        return "yes"
-    if name == "loihi-sim":
-        return "yes" if find_spec("lava") is not None else "no: needs lava-nc 0.10"
-    if name == "loihi2":
-        from neurocomp.backends.loihi2 import loihi2_available
-        return "yes (lava-loihi installed)" if loihi2_available() else "no: needs Intel's lava-loihi (chip access)"
-    return "no (device: energy estimates only)"
+    from neurocomp.backends import TARGETS, get_backend
+    if name not in TARGETS:
+        return "no (device: energy estimates only)"
+    why = get_backend(name).unavailable()
+    return "yes" if why is None else f"no: {why}"
 
 
 def target_summary(name: str) -> dict:
     """Everything ``neurocomp targets`` shows about one descriptor (merged with what it inherits)."""
-    from neurocomp.runtime import RUNTIME_TARGETS
     from neurocomp.backends import TARGETS as RUNNABLE_TARGETS
+    from neurocomp.backends import target_names
+    from neurocomp.backends.lava_runtime import RUNTIME_TARGETS
     from neurocomp.targets import load_descriptor
 
     desc = load_descriptor(name)
@@ -45,7 +39,7 @@ def target_summary(name: str) -> dict:
     supports = []
     if name in RUNNABLE_TARGETS:
         supports.append("run")
-    if name in COMPILE_TARGETS:
+    if name in target_names(compile_target=True):
         supports.append("compile")
     if name in RUNTIME_TARGETS:
         supports.append("hil")
@@ -130,7 +124,7 @@ def targets_cmd(name, map_dir, as_json):
     from neurocomp.targets import available_descriptors
 
     if map_dir is not None:
-        from neurocomp.mapping import map_network
+        from neurocomp.passes.place import map_network
         from neurocomp.pipeline import load_build
         from neurocomp.targets import load_descriptor
 

@@ -24,40 +24,25 @@ def verify_cmd(build_dir, samples, targets, out, quiet):
     Float vs fixed point differ by quantisation; the table shows where that starts. cpu vs
     loihi-sim must be bit-identical: if not, the command exits with status 1.
 
-    A Brian2 (stream) build runs its learned network frozen on one stream of held-out samples;
-    float is then the Brian2 script itself with the target's learned weights.
+    float is the build's float reference: the source's own simulator where neurocomp has one (a
+    Brian2 script, with the target's learned weights) else the float network. A stream build runs
+    its learned network frozen on one stream of held-out samples.
     """
-    from neurocomp.backends import TARGETS
-    from neurocomp.errors import TargetError
     from neurocomp.io import atomic_write_json
-    from neurocomp.pipeline import load_build
-    from neurocomp.verify import format_verify, verify_build
+    from neurocomp.pipeline import verify_build
+    from neurocomp.report.text import format_verify_report
 
-    from neurocomp.stream_build import is_stream_build, load_stream_build
-    from neurocomp.verify import STREAM_TARGETS, format_stream_verify, verify_stream_build
-
-    stream = is_stream_build(build_dir)
-    allowed = STREAM_TARGETS if stream else TARGETS
     names = [t.strip() for t in targets.split(",") if t.strip()]
-    bad = [t for t in names if t not in allowed]
-    if bad or len(names) < 2 or len(set(names)) != len(names):
-        kind = "a Brian2 (stream) build" if stream else "this build"
-        raise TargetError(f"--targets {targets!r}: give two or more distinct targets from {', '.join(allowed)} "
-                          f"for {kind}")
     bars = {}
 
     def progress(name, done, total):
         bars.setdefault(name, progress_bar(name))(done, total)
 
-    if stream:  # plastic/recurrent: one continuous stream, learned weights frozen
-        report = verify_stream_build(load_stream_build(build_dir), samples, names,
-                                     progress=None if quiet else progress)
-    else:
-        report = verify_build(load_build(build_dir), samples, names, progress=None if quiet else progress)
+    report = verify_build(build_dir, samples, names, progress=None if quiet else progress)
     if out is not None:
         atomic_write_json(Path(out) / "verify.json", report)
     if not quiet:
-        click.echo(format_stream_verify(report) if stream else format_verify(report))
+        click.echo(format_verify_report(report))
         if out is not None:
             click.echo(f"\nwrote {Path(out) / 'verify.json'}")
     if report.get("cpu_matches_loihi_sim") is False:

@@ -65,3 +65,11 @@ def write_small_diehl_cook(d: Path, test_samples: int = 12) -> Path:
 @pytest.fixture
 def tiny_model_dir(tmp_path: Path) -> Path:
     return write_tiny_model(tmp_path)
+
+
+def quantize_stream(net, fmt, stream, headroom=2.0, seed=0):
+    """The one quantiser on a raw calibration stream ``[steps, n_in]`` (one sample of all its steps):
+    calibrate, quantise every population, then every learning rule."""
+    from neurocomp.ir.schedule import STREAM, Schedule
+    from neurocomp.passes import quantize
+    return quantize(net, fmt, stream[None], Schedule(STREAM, len(stream)), headroom=headroom, seed=seed)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from neurocomp.errors import FrontendError
+from neurocomp.backends.brian2_reference import Brian2Session
 from neurocomp.frontends.brian2 import Brian2Model, _synaptic_gain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,14 +106,14 @@ def test_euler_and_resting_potential_bias(tmp_path):
 def test_brian2_float_vs_lava_fixed_point_spike_counts(tmp_path):
     """Done-criterion: a fixed-input non-plastic Brian2 network and its compiled (Lava fixed-point)
     version agree neuron by neuron: spike-count correlation >= 0.95; cpu equals Lava exactly."""
-    from neurocomp.backends.lava_learning import run_stream_lava
-    from neurocomp.backends.learning import run_stream
-    from neurocomp.quantize_learning import quantize_stream_network
+    from neurocomp.backends.lava import run_stream_lava
+    from neurocomp.backends.stream_engine import run_stream
+    from conftest import quantize_stream as quantize_stream_network
     from neurocomp.targets import FixedPointFormat, load_descriptor
 
     m = Brian2Model(_script(tmp_path, FEEDFORWARD), "build", {})
     stream = np.concatenate([m.script_stream, np.zeros((320 - len(m.script_stream), 40), bool)])
-    ref = m.run_stream(stream, learn=False)
+    ref = Brian2Session(m).run_stream(stream, learn=False)
     q = quantize_stream_network(m.network, FixedPointFormat.from_descriptor(load_descriptor("loihi2")), stream)
     lava = run_stream_lava(q.fixed, stream)
     cpu = run_stream(q.fixed, stream)
@@ -120,10 +121,10 @@ def test_brian2_float_vs_lava_fixed_point_spike_counts(tmp_path):
     # a spike's jump after the threshold and resets after it, so a jump arriving in a step where the
     # neuron fires is lost; Lava delivers it one step later, after the reset (module docstring)
     for pop, ratio in (("hid", (0.9, 1.1)), ("out", (0.9, 1.5))):
-        a, b = ref[pop].sum(axis=0), lava.spikes[pop].sum(axis=0)
+        a, b = ref[pop].sum(axis=0), lava.stream[pop].sum(axis=0)
         assert a.sum() > 50 and np.corrcoef(a, b)[0, 1] >= 0.95, (pop, a, b)
         assert ratio[0] <= b.sum() / a.sum() <= ratio[1], (pop, a.sum(), b.sum())
-        assert np.array_equal(cpu.spikes[pop], lava.spikes[pop])
+        assert np.array_equal(cpu.stream[pop], lava.stream[pop])
 
 
 # ------------------------------------------------------------------------------ refusals

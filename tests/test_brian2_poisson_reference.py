@@ -14,7 +14,8 @@ import pytest
 
 from neurocomp.ir.encodings import encode
 from neurocomp.errors import FrontendError
-from neurocomp.frontends.brian2 import Brian2Model, SampleRates
+from neurocomp.backends.brian2_reference import Brian2Session, SampleRates
+from neurocomp.frontends.brian2 import Brian2Model
 from neurocomp.ir import LatencyEncoding, RateEncoding
 
 # models/diehl_cook/net.py itself, its input swapped for a PoissonGroup with constant (settable) rates
@@ -79,7 +80,8 @@ def test_poisson_counts_match_the_encoders_rates(tmp_path):
     the encoder's probability; rests and p = 0 channels stay silent; the script's rates come back."""
     n_in, T, R, n = 24, 200, 20, 6
     m = Brian2Model(_write(tmp_path / "probe.py", POISSON_PROBE), "build", {"n_in": n_in})
-    assert m.reference_input.startswith("poisson:")
+    s = Brian2Session(m)
+    assert s.reference_input.startswith("poisson:")
     rng = np.random.default_rng(3)
     x = rng.random((n, n_in))
     x[:, :3] = 0.0                       # silent channels
@@ -89,7 +91,7 @@ def test_poisson_counts_match_the_encoders_rates(tmp_path):
     rates = SampleRates(x, enc, T, R, seed=11)
     p = rates.probabilities()            # [n, n_in]
     stream = np.zeros((rates.steps, n_in), dtype=bool)   # only its length matters for a PoissonGroup
-    m.run_stream(stream, learn=False, rates=rates)
+    s.run_stream(stream, learn=False, rates=rates)
     mon = next(o for o in m.objects if o.name == "inp_spikes")
     steps = np.rint(np.asarray(mon.t[:]) / m.dt).astype(np.int64)
     counts = np.zeros((n, T + R, n_in), dtype=np.int64)
@@ -114,10 +116,10 @@ def test_poisson_rates_that_cannot_be_set_give_one_line_reasons(tmp_path):
     timed = Brian2Model(_write(tmp_path / "probe.py", POISSON_PROBE), "build", {"n_in": 8, "timed": True})
     rates = SampleRates(np.full((2, 8), 0.5), RateEncoding(max_rate=1.0), 5, 1)
     with pytest.raises(FrontendError) as e:
-        timed.run_stream(np.zeros((12, 8), dtype=bool), learn=False, rates=rates)
+        Brian2Session(timed).run_stream(np.zeros((12, 8), dtype=bool), learn=False, rates=rates)
     msg = str(e.value)
     assert "\n" not in msg and "'inp'" in msg and "ta(t, i)" in msg and "constant rates" in msg
-    const = Brian2Model(tmp_path / "probe.py", "build", {"n_in": 8})
+    const = Brian2Session(Brian2Model(tmp_path / "probe.py", "build", {"n_in": 8}))
     with pytest.raises(FrontendError, match="LatencyEncoding: Poisson draws reproduce a rate code only"):
         const.run_stream(np.zeros((12, 8), dtype=bool), learn=False,
                          rates=SampleRates(np.full((2, 8), 0.5), LatencyEncoding(), 5, 1))

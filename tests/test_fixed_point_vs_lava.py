@@ -35,8 +35,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from neurocomp.backends import fixed_point as fxp
-from neurocomp.backends.lava_sim import run_lava
-from neurocomp.backends.sim import simulate
+from neurocomp.backends.lava import run_lava
+from neurocomp.backends.batch_engine import simulate
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
 
 N_IN, DRIVE = 10, 3  # the first DRIVE input channels spike at every step
@@ -197,7 +197,7 @@ def test_cpu_target_equals_lava_process_models_at_the_edges():
     @given(case=cases())
     def check(case):
         net, spikes = case
-        lava = run_lava(net, spikes, record_all=True, probe_states=True)
+        lava = run_lava(net, spikes, record=True, probe=True)
         for engine in ("jit", "numpy"):
             cpu = simulate(net, spikes, record=True, probe=True, target="cpu", engine=engine)
             assert_same_run(cpu, lava, net, f"{engine} vs Lava")

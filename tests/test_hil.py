@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from neurocomp.backends.sim import simulate
+from neurocomp.backends.batch_engine import simulate
 from neurocomp.ir.encodings import encode
 from neurocomp.errors import TargetError
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding
-from neurocomp.runtime import NetworkRuntime, run_config
+from neurocomp.backends.lava_runtime import NetworkRuntime, run_config
 from conftest import write_tiny_model
 
 HIL_KEYS = {"target", "samples", "agreement", "accuracy", "latency_ms", "throughput_per_s", "mismatches"}
@@ -85,10 +85,11 @@ def test_network_deeper_than_its_sample_window():
 
 # ------------------------------------------------------------------------------- loihi2 target
 def test_loihi2_without_lava_loihi_is_a_one_line_target_error():
-    from neurocomp.backends import run_on_target
+    from neurocomp.backends import get_backend
+    from neurocomp.ir.schedule import BATCHED, Schedule
     net = chain([4, 3], timesteps=2)
     for call in (lambda: run_config("loihi2"), lambda: NetworkRuntime(net, target="loihi2"),
-                 lambda: run_on_target("loihi2", net, None, np.zeros((1, 2, 4)))):
+                 lambda: get_backend("loihi2").run(net, np.zeros((1, 2, 4)), Schedule(BATCHED, 2))):
         with pytest.raises(TargetError) as e:
             call()
         msg = str(e.value)

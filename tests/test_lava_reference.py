@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurocomp.backends.lava_sim import run_lava
-from neurocomp.backends.sim import simulate
+from neurocomp.backends.lava import run_lava
+from neurocomp.backends.batch_engine import simulate
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
 
 
@@ -109,7 +109,7 @@ def test_lava_matches_independent_reference_spike_for_spike():
     net = _network(rng)
     spikes = rng.random((4, net.timesteps, net.input.size)) < 0.35
     ref, ref_uv = reference_run(net, spikes)
-    lava = run_lava(net, spikes, record_all=True, probe_states=True)
+    lava = run_lava(net, spikes, record=True, probe=True)
     cpu = simulate(net, spikes, record=True, probe=True)
     for name in ("h", "o"):
         assert ref[name].any() and not ref[name].all(), f"{name}: activity must be informative"

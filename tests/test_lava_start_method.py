@@ -17,8 +17,8 @@ SCRIPT = textwrap.dedent("""
     bar.update(2); bar.close()
     assert multiprocessing.get_start_method(allow_none=True) is not None
     from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection, RateEncoding
-    from neurocomp.backends.lava_sim import run_lava
-    from neurocomp.backends.sim import simulate
+    from neurocomp.backends.lava import run_lava
+    from neurocomp.backends.batch_engine import simulate
     net = Network("t", Input("in", 3, RateEncoding()), [Population("out", LoihiLIF(2, 4095, 0, 10, 0, 0))],
                   [Projection("w", "in", "out", LoihiDense(np.array([[200, 0, 0], [0, 200, 200]]), 8, 0, 3))],
                   "out", 4)

@@ -11,7 +11,8 @@ from neurocomp.backends import fixed_point as fxp
 from neurocomp.ir.encodings import encode
 from neurocomp.errors import QuantizationError
 from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection, RateEncoding, load_network, save_network
-from neurocomp.quantize import dense_float_equivalent, quantize_dense, quantize_network
+from neurocomp.passes import quantize
+from neurocomp.passes.quantize import dense_float_equivalent, quantize_dense
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 FMT = FixedPointFormat.from_descriptor(load_descriptor("loihi2"))
@@ -65,7 +66,8 @@ def test_quantize_network_maps_parameters_and_reports():
     rng = np.random.default_rng(3)
     net = _net(rng, bias=0.01)
     cal = encode(rng.random((16, 30)), net.input.encoding, 12)
-    fixed, rows = quantize_network(net, FMT, cal)
+    q = quantize(net, FMT, cal)
+    fixed, rows = q.fixed, q.layers
     assert fixed.is_fixed_point and [r.name for r in rows] == ["h", "o"]
     h = fixed.population("h").neuron
     assert h.dv == round(0.08 * 4096) and h.du == round(0.15 * 4096) - 1  # Lava adds 1 to du
@@ -83,16 +85,16 @@ def test_refuses_bad_parameters():
     net = _net(rng)
     bad = net.replace(populations=[Population("h", LIF(20, 1.5, 0.1, 1.0)), net.populations[1]])
     with pytest.raises(QuantizationError, match="'h': du=1.5 outside"):
-        quantize_network(bad, FMT, encode(rng.random((4, 30)), net.input.encoding, 12))
+        quantize(bad, FMT, encode(rng.random((4, 30)), net.input.encoding, 12))
     tiny_vth = net.replace(populations=[net.populations[0], Population("o", LIF(4, 0.3, 0.02, 1e-9))])
     with pytest.raises(QuantizationError, match="'o'"):
-        quantize_network(tiny_vth, FMT, encode(rng.random((4, 30)), net.input.encoding, 12))
+        quantize(tiny_vth, FMT, encode(rng.random((4, 30)), net.input.encoding, 12))
 
 
 def test_ir_save_load_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     net = _net(rng, bias=rng.normal(0, 0.01, 20))
-    fixed, _ = quantize_network(net, FMT, encode(rng.random((8, 30)), net.input.encoding, 12))
+    fixed = quantize(net, FMT, encode(rng.random((8, 30)), net.input.encoding, 12)).fixed
     for n in (net, fixed):
         save_network(n, tmp_path / "n.npz")
         back = load_network(tmp_path / "n.npz")
@@ -113,7 +115,8 @@ def test_integer_weights_stay_exact():
     net = _net(rng).replace(projections=[Projection("p1", "input", "h", Dense(w1)),
                                          Projection("p2", "h", "o", Dense(rng.integers(-50, 60, (4, 20)).astype(float)))])
     net = net.replace(populations=[Population("h", LIF(20, 0.15, 0.08, 900.0)), Population("o", LIF(4, 0.3, 0.02, 300.0))])
-    fixed, rows = quantize_network(net, FMT, encode(rng.random((8, 30)), net.input.encoding, 12))
+    q = quantize(net, FMT, encode(rng.random((8, 30)), net.input.encoding, 12))
+    fixed, rows = q.fixed, q.layers
     for proj, row in zip(fixed.projections, rows):
         assert row.weight_rel_error == 0.0
         assert math.log2(row.scale).is_integer()

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from neurocomp.backends.sim import RunResult
-from neurocomp.verify import first_divergence, format_verify, spike_match_report
+from neurocomp.backends.base import Result
+from neurocomp.ir.schedule import BATCHED, Schedule
+from neurocomp.pipeline.verify import first_divergence, spike_match_report
+from neurocomp.report.text import format_verify
 
 from conftest import REPO
 
@@ -76,8 +78,8 @@ def test_verify_shows_float_vs_fixed_divergence_and_cpu_identical_to_lava(mnist_
 
 
 def _result(target, trains, output="o"):
-    return RunResult(target=target, output=output, counts={k: v.sum(axis=1) for k, v in trains.items()},
-                     spikes=trains)
+    return Result(target=target, output=output, schedule=Schedule(BATCHED, next(iter(trains.values())).shape[1]),
+                  counts={k: v.sum(axis=1) for k, v in trains.items()}, spikes=trains)
 
 
 def test_spike_match_report_pinpoints_first_divergence():

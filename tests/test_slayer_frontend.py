@@ -15,12 +15,13 @@ import torch
 
 slayer = pytest.importorskip("lava.lib.dl.slayer")
 
-from neurocomp.backends import run_on_target  # noqa: E402
-from neurocomp.backends.sim import simulate  # noqa: E402
+from neurocomp.backends import get_backend  # noqa: E402
+from neurocomp.ir.schedule import BATCHED, Schedule  # noqa: E402
+from neurocomp.backends.batch_engine import simulate  # noqa: E402
 from neurocomp.errors import FrontendError  # noqa: E402
 from neurocomp.frontends.torch import module_to_ir  # noqa: E402
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Population, Projection, RateEncoding  # noqa: E402
-from neurocomp.quantize import quantize_network  # noqa: E402
+from neurocomp.passes import quantize  # noqa: E402
 from neurocomp.targets import FixedPointFormat, load_descriptor  # noqa: E402
 
 CUBA = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03}
@@ -183,7 +184,7 @@ def test_lava_processes_at_netx_scale_match_slayer_spike_for_spike():
     x = spike_input(samples=3, steps=20, seed=6)
     ir = to_ir(net, 20)
     ref = slayer_layers(net, x)
-    got = run_on_target("loihi-sim", netx_fixed_point(ir), None, x, record=True)
+    got = get_backend("loihi-sim").run(netx_fixed_point(ir), x, Schedule(BATCHED, x.shape[1]), record=True)
     for k, pop in enumerate(ir.populations):
         assert ref[k].sum() > 20
         np.testing.assert_array_equal(got.spikes[pop.name], ref[k], err_msg=pop.name)
@@ -195,7 +196,7 @@ def test_quantised_network_on_cpu_target_keeps_slayer_predictions():
     set_running_means(net, seed=8)
     x = spike_input(samples=200, seed=9)
     ir = to_ir(net)
-    fixed, _ = quantize_network(ir, FixedPointFormat.from_descriptor(load_descriptor("loihi2")), x[:50])
+    fixed = quantize(ir, FixedPointFormat.from_descriptor(load_descriptor("loihi2")), x[:50]).fixed
     ref = slayer_layers(net, x)[-1]
     got = simulate(fixed, x, record=True, target="cpu")
     pred_agree = float(np.mean(ref.sum(1).argmax(1) == got.predictions))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurocomp.backends.learning import LoihiLearningEngine, run_stream
+from neurocomp.backends.learning_engine import LoihiLearningEngine
+from neurocomp.backends.stream_engine import run_stream
 from neurocomp.ir import Input, LoihiDense, LoihiLearning, LoihiLIF, Network, Population, Projection
-from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL
+from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
 
 
 def _network(seed=0, n_in=24, n_exc=12, n_out=3):
@@ -49,15 +50,15 @@ def _teacher(steps=360, n_out=3):
 
 @pytest.mark.slow
 def test_cpu_learning_equals_lava_weights_and_spikes():
-    from neurocomp.backends.lava_learning import run_stream_lava
+    from neurocomp.backends.lava import run_stream_lava
 
     net, stream = _network(), _stream()
     teacher = {"in_out": _teacher()}
     cpu = run_stream(net, stream, teacher=teacher)
     lava = run_stream_lava(net, stream, teacher=teacher)
     for pop in ("exc", "inh", "out"):
-        assert cpu.spikes[pop].sum() > 20, pop            # the run does something
-        assert np.array_equal(cpu.spikes[pop], lava.spikes[pop]), pop
+        assert cpu.stream[pop].sum() > 20, pop            # the run does something
+        assert np.array_equal(cpu.stream[pop], lava.stream[pop]), pop
     w0 = {p.name: p.synapse.weight for p in net.projections}
     for name in ("in_exc", "in_out"):
         assert np.abs(cpu.weights[name] - w0[name]).sum() > 50, name   # learning really changed weights

@@ -12,9 +12,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neurocomp.backends.learning import LoihiLearningEngine
+from neurocomp.backends.learning_engine import LoihiLearningEngine
+from neurocomp.backends.brian2_reference import Brian2Session
 from neurocomp.frontends.brian2 import Brian2Model
-from neurocomp.quantize_learning import quantize_stream_network
+from conftest import quantize_stream as quantize_stream_network
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 SCRIPT = textwrap.dedent("""
@@ -49,9 +50,10 @@ def test_quantised_rule_learns_what_brian2_learns_on_the_same_spikes(tmp_path):
                                 stream[:500])
     row = q.rules[0]
     assert row["coincidence_term"] != "0"
-    w0 = model.weights()["stdp"]
-    trains = model.run_stream(stream, learn=True)
-    w_b2 = model.weights()["stdp"]
+    session = Brian2Session(model)
+    w0 = session.weights()["stdp"]
+    trains = session.run_stream(stream, learn=True)
+    w_b2 = session.weights()["stdp"]
     post = trains["post"]
     assert post.sum() > 200 and (stream & post.any(axis=1, keepdims=True)).sum() > 500   # many coincidences
     proj = q.fixed.projections[0]

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurocomp.backends.learning import run_stream
+from neurocomp.backends.stream_engine import run_stream
+from neurocomp.backends.brian2_reference import Brian2Session
 from neurocomp.frontends.brian2 import Brian2Model
-from neurocomp.quantize_learning import quantize_stream_network
+from conftest import quantize_stream as quantize_stream_network
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 PAIR = Path(__file__).resolve().parents[1] / "models" / "stdp_pair" / "net.py"
@@ -21,9 +22,10 @@ def _pair(**kwargs):
     m = Brian2Model(PAIR, "build", kwargs)
     stream = np.concatenate([m.script_stream, np.zeros((15, 3), dtype=bool)])
     q = quantize_stream_network(m.network, FixedPointFormat.from_descriptor(load_descriptor("loihi2")), stream)
-    w0 = m.weights()["stdp"]
-    m.run_stream(stream, learn=True)
-    return stream, q, m.weights()["stdp"] - w0
+    s = Brian2Session(m)
+    w0 = s.weights()["stdp"]
+    s.run_stream(stream, learn=True)
+    return stream, q, s.weights()["stdp"] - w0
 
 
 def _dw(q, result):
@@ -50,7 +52,7 @@ def test_longer_lag_changes_less():
 
 @pytest.mark.slow
 def test_pair_sign_on_lava_equals_cpu():
-    from neurocomp.backends.lava_learning import run_stream_lava
+    from neurocomp.backends.lava import run_stream_lava
 
     stream, q, dw_brian2 = _pair()
     lava = run_stream_lava(q.fixed, stream)
@@ -58,5 +60,5 @@ def test_pair_sign_on_lava_equals_cpu():
     dw_lava = _dw(q, lava)
     assert dw_lava[0, 0] > 0 and dw_lava[0, 1] < 0 and dw_lava[0, 2] > 0
     assert np.array_equal(lava.weights["stdp"], cpu.weights["stdp"])
-    assert np.array_equal(lava.spikes["post"], cpu.spikes["post"])
+    assert np.array_equal(lava.stream["post"], cpu.stream["post"])
     assert dw_lava[0, :2] == pytest.approx(dw_brian2[0, :2], rel=0.10)

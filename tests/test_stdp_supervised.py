@@ -8,10 +8,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from neurocomp.backends.learning import run_stream
+from neurocomp.backends.stream_engine import run_stream
+from neurocomp.backends.brian2_reference import Brian2Session
 from neurocomp.frontends.brian2 import Brian2Model
 from neurocomp.ir import LoihiLearning, SupervisedDepression
-from neurocomp.quantize_learning import THIRD_FACTOR_LEVEL, quantize_stream_network
+from conftest import quantize_stream as quantize_stream_network
+from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 SCRIPT = """
@@ -51,9 +53,10 @@ def test_supervised_depression_brian2_vs_cpu(tmp_path):
     fixed_rule = q.fixed.projections[0].plasticity
     assert isinstance(fixed_rule, LoihiLearning) and fixed_rule.third_factor
     assert [t[:2] for t in fixed_rule.terms] == [("y0", ("x1", "y2"))]
-    w0 = m.weights()["readout"]
-    ref = m.run_stream(stream, learn=True)
-    dw_b2 = m.weights()["readout"] - w0
+    s = Brian2Session(m)
+    w0 = s.weights()["readout"]
+    ref = s.run_stream(stream, learn=True)
+    dw_b2 = s.weights()["readout"] - w0
     teacher = {"readout": np.tile(np.array([THIRD_FACTOR_LEVEL, 0]), (len(stream), 1))}
     cpu = run_stream(q.fixed, stream, teacher=teacher)
     lsb = q.rules[0]["weight_lsb"]
@@ -62,12 +65,12 @@ def test_supervised_depression_brian2_vs_cpu(tmp_path):
     assert np.all(dw_b2[1] == 0) and np.all(dw_cpu[1] == 0)
     assert dw_b2[0].sum() < 0 and dw_cpu[0].sum() < 0      # the wrong neuron is depressed in both
     assert dw_cpu[0].sum() == pytest.approx(dw_b2[0].sum(), rel=0.2)
-    assert cpu.spikes["out"][:, 0].sum() <= ref["out"][:, 0].sum() + 3
+    assert cpu.stream["out"][:, 0].sum() <= ref["out"][:, 0].sum() + 3
 
 
 @pytest.mark.slow
 def test_supervised_depression_lava_equals_cpu(tmp_path):
-    from neurocomp.backends.lava_learning import run_stream_lava
+    from neurocomp.backends.lava import run_stream_lava
 
     (tmp_path / "sup.py").write_text(textwrap.dedent(SCRIPT))
     m = Brian2Model(tmp_path / "sup.py", "build", {"steps": 150})

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from neurocomp import energy as en
-from neurocomp.backends.learning import run_stream
+from neurocomp.backends.stream_engine import run_stream
 from neurocomp.cli.main import cli
 from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
 
@@ -119,24 +119,26 @@ def test_verify_detects_a_lava_run_that_differs(tiny_build, tmp_path, monkeypatc
     """Lava runs the build with one neuron's learned input weights zeroed (a real Lava run of a
     different network): that neuron can no longer fire, so verify must name the population, that
     neuron and the step of its first spike on cpu, and exit 1."""
-    import neurocomp.stream_build as sb
+    import dataclasses
+
+    import neurocomp.pipeline.verify as pv
+    from neurocomp.pipeline import load_build
 
     build, _ = tiny_build
-    b = sb.load_stream_build(build)
-    ev = sb.evaluation_stream(b)
-    cpu = sb.run_targets(b, ev, "cpu").spikes["exc"]
+    b = load_build(build)
+    cpu = pv.run_target(b, "cpu", b.plan()).stream["exc"]
     first_step, neuron = (int(x[0]) for x in np.nonzero(cpu))     # the first spike, lowest neuron
-    real_run_targets = sb.run_targets
+    real_run_target = pv.run_target
 
-    def tampered(b, e, target, progress=None):
+    def tampered(b, target, plan, progress=None):
         if target != "loihi-sim":
-            return real_run_targets(b, e, target, progress)
-        w = {p.name: p.synapse.weight.copy() for p in b.learned.projections if p.plasticity is not None}
+            return real_run_target(b, target, plan, progress)
+        w = {p.name: p.synapse.weight.copy() for p in b.fixed.projections if p.plasticity is not None}
         w["stdp"][neuron, :] = 0
-        from neurocomp.backends.learning import with_weights
-        return real_run_targets(sb.StreamBuild(b.path, with_weights(b.learned, w), b.info, b.report), e, target)
+        from neurocomp.backends.learning_engine import with_weights
+        return real_run_target(dataclasses.replace(b, fixed=with_weights(b.fixed, w)), target, plan)
 
-    monkeypatch.setattr(sb, "run_targets", tampered)
+    monkeypatch.setattr(pv, "run_target", tampered)
     res = invoke("verify", build, "--targets", "cpu,loihi-sim", "--out", tmp_path)
     assert res.exit_code == 1
     assert "first differ in population 'exc'" in res.output
@@ -167,7 +169,7 @@ def test_stream_energy_counts_a_recurrent_net_by_hand():
     stream[0, 0] = True
     stream[2] = True
     res = run_stream(net, stream)
-    assert res.spikes["A"].astype(int).tolist() == [[0, 0], [1, 0], [0, 0], [1, 1], [0, 0], [0, 0]]
+    assert res.stream["A"].astype(int).tolist() == [[0, 0], [1, 0], [0, 0], [1, 1], [0, 0], [0, 0]]
     dev = en.load_device("loihi")
     act = en.measure_stream_activity(net, stream, 3, {"loihi": (en.core_map(net, dev), dev)})
     (A,) = act.layers

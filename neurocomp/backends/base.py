@@ -36,6 +36,7 @@ class Capabilities:
     reference: bool = False
     bit_exact: bool = False
     compile_target: bool = False   # `neurocomp compile --target` may name it
+    hardware: bool = False         # a chip: its design rules (core limits) are errors, not warnings
 
     def supports(self, schedule: Schedule) -> bool:
         return self.batched if schedule.is_batched else self.stream

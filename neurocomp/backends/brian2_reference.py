@@ -275,8 +275,9 @@ class Brian2Reference(Backend):
         if sizes != {p.name: p.size for p in net.populations}:
             raise NeurocompError(f"{source.spec.path}: the Brian2 script no longer builds this network "
                                  f"(populations {sizes}); compile again")
-        session.set_weights({p.name: p.synapse.weight for p in net.projections if p.plasticity is not None
-                             and p.name in session.model.synapses})
+        # the plastic Synapses take the given network's weights (learned ones, or the initial ones)
+        session.set_weights({name: net.projection(name).synapse.weight for name, m in session.model.synapses.items()
+                             if m.plasticity is not None})
         spikes = np.asarray(spikes, dtype=bool)
         rates = None
         if source.features is not None:

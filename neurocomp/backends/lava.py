@@ -30,7 +30,7 @@ from neurocomp.backends.base import Backend, Capabilities, Progress, Result, tea
 from neurocomp.backends.learning_engine import check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import LoihiLearning, Network
-from neurocomp.ir.schedule import Schedule, fold_stream, to_stream
+from neurocomp.ir.schedule import BATCHED, STREAM, Schedule, fold_stream, to_stream
 
 LAVA_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
 
@@ -148,9 +148,9 @@ class LavaProcesses:
             self.lifs[name].s_out.connect(output_port(name, net.population(name).size))
 
 
-def run_lava(net: Network, spikes: np.ndarray, schedule: Schedule, record: bool = False, probe: bool = False,
-             learn: bool = False, teacher: Optional[Dict[str, np.ndarray]] = None, progress: Progress = None,
-             run_cfg=None, target: str = "loihi-sim") -> Result:
+def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = None, record: bool = False,
+             probe: bool = False, learn: bool = False, teacher: Optional[Dict[str, np.ndarray]] = None,
+             progress: Progress = None, run_cfg=None, target: str = "loihi-sim") -> Result:
     """Play samples ``spikes`` ``[samples, T, n_in]`` through ``net``'s Lava processes in one run.
 
     Batched: the samples back to back, then ``max depth`` silent steps so the last window completes.
@@ -161,6 +161,7 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Schedule, record: bool 
     L = lava_modules()
     spikes = np.asarray(spikes)
     n_samples, T, n_in = spikes.shape
+    schedule = schedule or Schedule(BATCHED, T)
     if n_in != net.input.size:
         raise NeurocompError(f"input has {n_in} channels, network {net.name!r} expects {net.input.size}")
     depths = net.depths()
@@ -225,6 +226,15 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Schedule, record: bool 
         states={name: {var: windows(name, x) for var, x in d.items()} for name, d in probed.items()},
         stream={} if schedule.is_batched or not record else raw,
         weights=weights, seconds=time.perf_counter() - t0)
+
+
+def run_stream_lava(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.ndarray]] = None,
+                    learn: bool = True, record: bool = True, progress: Progress = None) -> Result:
+    """One raw input stream ``[steps, n_in]`` through Lava — the counterpart of
+    :func:`neurocomp.backends.stream_engine.run_stream` (same arguments, ``teacher`` as y2 values)."""
+    stream = np.asarray(stream)
+    return run_lava(net, stream[None], Schedule(STREAM, len(stream)), record=record, learn=learn, teacher=teacher,
+                    progress=progress)
 
 
 class LoihiSimBackend(Backend):

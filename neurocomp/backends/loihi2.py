@@ -4,7 +4,7 @@ It needs Intel's lava-loihi extension (INRC members; it brings the neurocore com
 host <-> chip adapters). Without it every entry point raises :class:`TargetError` with one line that
 names lava-loihi and points to ``--target loihi-sim`` — the CLI turns that into exit code 2.
 
-With lava-loihi, a run goes through :class:`neurocomp.runtime.NetworkRuntime`: the host streams input
+With lava-loihi, a run goes through :class:`neurocomp.backends.lava_runtime.NetworkRuntime`: the host streams input
 spikes through an io ``Injector`` and a ``PyToNxAdapter`` onto the chip, and reads spikes back
 through ``NxToPyAdapter`` + ``Extractor`` — the adapter pattern lava-dl's Loihi 2 tutorials use.
 Select the board before running (lava-loihi's own setup): ``lava.utils.loihi.use_slurm_host()`` on
@@ -73,7 +73,7 @@ class Loihi2Backend(Backend):
 
     name = "loihi2"
     description = "the same Lava process graph with Loihi2HwCfg on a Loihi 2 chip (needs Intel's lava-loihi)"
-    capabilities = Capabilities(network="fixed", learning=False, bit_exact=True, compile_target=True)
+    capabilities = Capabilities(network="fixed", learning=False, bit_exact=True, compile_target=True, hardware=True)
 
     def unavailable(self) -> Optional[str]:
         return None if loihi2_available() else MISSING

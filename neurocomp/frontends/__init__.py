@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
 
 from neurocomp.errors import FrontendError
 from neurocomp.ir import Network
@@ -24,10 +27,13 @@ FRONTENDS = {
 class Imported:
     """What a front end hands the pipeline: the float network and what it decided on the way
     (``details``: a JSON-able mapping report shown in the compile report, e.g. Brian2's per-group
-    decays and units)."""
+    decays and units); ``stimulus``: the source's own input spikes ``[steps, n_in]`` when it carries
+    them (a Brian2 ``SpikeGeneratorGroup``), played instead of a dataset when the spec asks for no
+    learning run."""
 
     network: Network
     details: dict = field(default_factory=dict)
+    stimulus: Optional[np.ndarray] = None
 
 
 def import_network(spec, input_shape: tuple) -> Imported:

@@ -725,4 +725,4 @@ def import_network(spec, input_shape: tuple):
     """Front-end entry point (:mod:`neurocomp.frontends`): the script's objects -> float IR."""
     from neurocomp.frontends import Imported
     model = load_brian2(spec)
-    return Imported(model.network, details=model.report())
+    return Imported(model.network, details=model.report(), stimulus=model.script_stream)

@@ -151,6 +151,15 @@ class Network:
     def outgoing(self, name: str) -> tuple:
         return tuple(p for p in self.projections if p.source == name)
 
+    def without_plasticity(self) -> "Network":
+        """The same network with every learning rule removed (weights fixed as they are)."""
+        return self.replace(projections=[Projection(p.name, p.source, p.target, p.synapse) for p in self.projections])
+
+    def with_weights(self, weights: Dict[str, object]) -> "Network":
+        """The same network with the synapses of the named projections replaced (rules kept)."""
+        return self.replace(projections=[Projection(p.name, p.source, p.target, weights[p.name], p.plasticity)
+                                         if p.name in weights else p for p in self.projections])
+
     def replace(self, **changes) -> "Network":
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         kw.update(changes)
