@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from neurocomp.cli.main import cli
-from neurocomp.learning_pipeline import supervision_flags
+from neurocomp.passes.learn import supervision_flags
 
 REPO = Path(__file__).resolve().parents[1]
 NET = REPO / "models/mnist_2class/net.py"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurocomp.backends.sim import simulate
+from neurocomp.backends.batch_engine import simulate
 from neurocomp.errors import FrontendError
 from neurocomp.frontends.torch import module_to_ir
 from neurocomp.ir import RateEncoding
