@@ -108,7 +108,9 @@ def _accuracy(report: Mapping[str, Any]) -> str:
     acc = report.get("accuracy")
     out = ["<h2 id='h-accuracy'>Accuracy</h2>"]
     if not acc:
-        out.append(_note("No accuracy in this report."))
+        out.append(_note("No accuracy: the script's own stimulus was replayed once (no labelled samples); "
+                         "report.json's replay section compares its spike counts and weights with the reference."
+                         if report.get("mode") == "replay" else "No accuracy in this report."))
     else:
         ref = acc.get("reference") or "float"
         ref_label = "Brian2 (float)" if ref == "brian2" else ("float IR" if ref == "float" else f"{ref} (float)")
