@@ -247,6 +247,7 @@ class _Windows:
         inp = np.asarray(result.input_spikes)
         self.input = inp if sch.is_batched else fold_stream(inp, self.S, self.W, 0)
         self.raw_input = None if sch.is_batched else inp
+        self.steps = None if sch.is_batched else len(inp)     # stream steps that ran
 
     def depth(self, name: str) -> int:
         return self.depths.get(name, 0)
@@ -254,12 +255,29 @@ class _Windows:
     def own(self, name: str) -> np.ndarray:
         return self.input if name == self.net.input.name else self.result.spikes[name]
 
-    def arriving(self, proj, lo: int, hi: int) -> np.ndarray:
+    def ran(self, name: str, lo: int, hi: int) -> Optional[np.ndarray]:
+        """Stream schedule: ``[hi-lo, W]`` whether each window step of ``name`` is a step the stream
+        ran (the last windows of a deeper population reach past its end); ``None``: all of them."""
+        d = self.depth(name)
+        if self.steps is None or hi * self.W + d <= self.steps:
+            return None
+        return (np.arange(lo * self.W, hi * self.W) + d < self.steps).reshape(hi - lo, self.W)
+
+    def arriving(self, proj, lo: int, hi: int, delivered: bool = True) -> np.ndarray:
         """``[hi-lo, W, n_pre]``: the source spikes reaching ``proj.target`` at each window step of
-        samples ``lo..hi`` — emitted one stream step before it."""
+        samples ``lo..hi`` — emitted one stream step before it. ``delivered``: only those delivered
+        at a step the stream ran (a spike of its last step was emitted, and learnt from, but never
+        integrated)."""
         d_t = self.depth(proj.target)
         if self.depth(proj.source) == d_t - 1:
-            return self.own(proj.source)[lo:hi]        # one layer up: the source's same window step
+            out = self.own(proj.source)[lo:hi]         # one layer up: the source's same window step
+            if not delivered or self.steps is None or (hi * self.W + d_t <= self.steps):
+                return out
+            # the last windows of a deeper population reach past the end of the stream: spikes of the
+            # stream's last steps were never delivered (steps that did not run count nothing)
+            out = out.copy().reshape((-1,) + out.shape[2:])
+            out[max(self.steps - d_t - lo * self.W, 0):] = False
+            return out.reshape((hi - lo, self.W) + out.shape[1:])
         if self.result.schedule.is_batched:
             raise NeurocompError(f"projection {proj.name!r} does not lead one layer down; the batched schedule "
                                  "runs layered networks only")
@@ -271,7 +289,7 @@ class _Windows:
         first = lo * self.W + d_t - 1
         n = (hi - lo) * self.W
         out = np.zeros((n,) + raw.shape[1:], dtype=raw.dtype)
-        a, b = max(first, 0), min(first + n, len(raw))
+        a, b = max(first, 0), min(first + n, len(raw) - (1 if delivered else 0))
         if b > a:
             out[a - first:b - first] = raw[a:b]
         return out.reshape((hi - lo, self.W) + raw.shape[1:])
@@ -302,6 +320,7 @@ def count_activity(net: Network, result, placements: Optional[Mapping[str, Tuple
         for p in order:
             inc = net.incoming(p.name)
             arriving = {x.name: win.arriving(x, lo, hi).astype(np.float64) for x in inc}
+            ran = win.ran(p.name, lo, hi)
             synin = sum((arriving[x.name] @ nz_f[x.name].T for x in inc), np.zeros((hi - lo, W, p.size)))
             first = max(lo - 1, 0)
             u, v = result.states[p.name]["u"][first:hi], result.states[p.name]["v"][first:hi]
@@ -311,12 +330,15 @@ def count_activity(net: Network, result, placements: Optional[Mapping[str, Tuple
             if stream:   # contiguous windows: step 0 follows the previous window's last step
                 before[:, 0] = np.concatenate([busy[:1, -1] if lo > 0 else np.zeros((1, p.size), bool),
                                                busy[lo - first:-1, -1]])
+            if ran is not None:   # steps past the stream's end: from rest, like the steps before its first window
+                before &= ran[:, :, None]
             active = (u[lo - first:] != 0) | before | (bias_of(p.neuron) != 0)[None, None, :]
             post = win.own(p.name)[lo:hi].astype(np.float64)
             learn = np.zeros((hi - lo, W, p.size))
             for x in inc:
                 if x.name in learning:
-                    learn += _learning_synapse_updates(arriving[x.name], post, nz_f[x.name])
+                    pre = arriving[x.name] if ran is None else win.arriving(x, lo, hi, delivered=False).astype(np.float64)
+                    learn += _learning_synapse_updates(pre, post, nz_f[x.name])
             pops[p.name] = (synin, active, post, learn)
         tally.add(lo, win.input[lo:hi].astype(np.float64), pops)
     raster = {net.input.name: np.asarray(win.input[0], dtype=bool)} if S else {}

@@ -117,27 +117,44 @@ def neuromorphic_energy(device: Device, activity: Activity, routing_key: str) ->
 
 
 # --------------------------------------------------------------------------- conventional energy
+def ann_problem(net: Network) -> Optional[str]:
+    """Why ``net`` has no one-pass equivalent ANN (``None`` when it has one): it must be layered, not
+    plastic, and feed each population from one source population (several projections from that
+    source add up to one weight matrix)."""
+    if net.is_plastic:
+        return "it learns (its answer depends on weights that move from step to step)"
+    problem = net.layering_problem()
+    if problem:
+        return problem
+    for p in net.populations:
+        sources = sorted({x.source for x in net.incoming(p.name)})
+        if len(sources) != 1:
+            return f"population {p.name!r} is fed by {len(sources)} populations ({', '.join(sources)})"
+    return None
+
+
+def _float_weights(proj) -> np.ndarray:
+    """A projection's weights in float units as the chip applies them (``weight_exp`` included)."""
+    W = dense_weights(proj).astype(np.float32)
+    if isinstance(proj.synapse, LoihiDense):
+        W = W * np.float32(2.0 ** proj.synapse.weight_exp)
+    return W
+
+
 def equivalent_ann(net: Network, float_net: Optional[Network] = None) -> List[Tuple[str, np.ndarray, np.ndarray]]:
     """The non-spiking network with the same layers: ``[(name, W [n_post, n_pre], bias [n_post])]`` in
     layer order, float weights from the float network when given (else the fixed-point effective
-    weights). One dense pass of it is the conventional devices' workload."""
-    src = float_net if float_net is not None else net
-    problem = src.layering_problem()
+    weights); a population's projections from its one source add up. One dense pass of it is the
+    conventional devices' workload (:func:`ann_problem` says when there is none)."""
+    problem = ann_problem(net)
     if problem:
-        raise NeurocompError(f"network {src.name!r}: {problem}; the equivalent non-spiking network needs a "
-                             "layered one (a recurrent or plastic network is stepped densely: StreamWorkload)")
+        raise NeurocompError(f"network {net.name!r}: no equivalent non-spiking network: {problem} (such a "
+                             "network is stepped densely instead: StreamWorkload)")
+    src = float_net if float_net is not None else net     # same layers (the float rules, if any, unused)
     out = []
     for p in src.execution_order():
-        inc = src.incoming(p.name)
-        if len(inc) != 1:
-            raise NeurocompError(f"population {p.name!r}: {len(inc)} incoming projections; the equivalent "
-                                 "non-spiking baseline takes one projection per layer")
-        proj = inc[0]
-        W = dense_weights(proj).astype(np.float32)
-        if isinstance(proj.synapse, LoihiDense):
-            W = W * np.float32(2.0 ** proj.synapse.weight_exp)
-        bias = np.asarray(bias_of(p.neuron), dtype=np.float32)
-        out.append((p.name, W, bias))
+        W = sum(_float_weights(proj) for proj in src.incoming(p.name))
+        out.append((p.name, W, np.asarray(bias_of(p.neuron), dtype=np.float32)))
     return out
 
 
@@ -165,9 +182,7 @@ class StreamWorkload:
     def of(cls, net: Network, steps: int) -> "StreamWorkload":
         layers = []
         for proj in net.projections:
-            W = dense_weights(proj).astype(np.float32)
-            if isinstance(proj.synapse, LoihiDense):
-                W = W * np.float32(2.0 ** proj.synapse.weight_exp)
+            W = _float_weights(proj)
             layers.append((proj.name, W, np.zeros(W.shape[0], dtype=np.float32)))
         return cls(layers, int(sum(p.size for p in net.populations)), int(steps))
 

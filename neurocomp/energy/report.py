@@ -22,7 +22,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from neurocomp.energy.activity import Activity, count_activity
-from neurocomp.energy.cost import StreamWorkload, conventional_energy, equivalent_ann, neuromorphic_energy
+from neurocomp.energy.cost import (StreamWorkload, ann_problem, conventional_energy, equivalent_ann,
+                                   neuromorphic_energy)
 from neurocomp.energy.devices import DEFAULT_DEVICES, device_placements, resolve_devices
 from neurocomp.ir import Network
 
@@ -42,10 +43,10 @@ def _counted_on(result) -> str:
 
 def conventional_workload(net: Network, float_net: Optional[Network], activity: Activity, timesteps: int):
     """``(workload, x)``: the conventional devices' job and an input vector for timing it — the
-    equivalent ANN (input: sample 0's mean input spikes) for a layered non-plastic network, else
-    :class:`StreamWorkload`, ``activity.timesteps`` dense steps per sample (the values of ``x`` do
-    not change a dense mat-vec's time)."""
-    if net.is_layered and not net.is_plastic:
+    equivalent ANN (input: sample 0's mean input spikes) for a layered non-plastic network
+    (:func:`~neurocomp.energy.cost.ann_problem`), else :class:`StreamWorkload`, ``activity.timesteps``
+    dense steps per sample (the values of ``x`` do not change a dense mat-vec's time)."""
+    if ann_problem(net) is None:
         raster = activity.raster.get(net.input.name)
         x = (np.asarray(raster[:timesteps], dtype=np.float32).mean(axis=0) if raster is not None
              else np.zeros(net.input.size, dtype=np.float32))
