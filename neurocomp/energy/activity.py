@@ -16,10 +16,11 @@ result's per-sample windows (:mod:`neurocomp.ir.schedule`: population ``p`` at d
   nonzero ``u`` or ``v`` entering the step, or a bias — and *inactive* otherwise (Loihi sweeps every
   neuron every step; an idle one costs less, Davies 2018 Table 2). From the probed states: with
   ``u`` and ``v`` zero entering the step, ``u`` after it is exactly the step's input (``decay(0) = 0``),
-  so the input was nonzero iff ``u`` is. The state entering window step 0 is rest in the batched
-  schedule (each window starts from a reset) and, in the stream schedule, the last step of the
-  previous window (the windows are contiguous; the first window starts from rest). This needs no
-  weights, so it is exact for learning populations too;
+  so the input was nonzero iff ``u`` is (fixed point: ``64 a`` after Lava's 24-bit wrap, zero only
+  for ``|a| = 2**18`` exactly). The state entering window step 0 is rest in the batched schedule
+  (each window starts from a reset) and, in the stream schedule, the last step of the previous
+  window (the windows are contiguous; the first window starts from rest). This needs no weights,
+  so it is exact for learning populations too;
 * **spikes**, and the **spike messages** they become: one per destination core (Loihi sends a spike
   once to each core holding its targets) with the east-west / north-south tile hops it travels and
   the chip crossings, from a :class:`~neurocomp.passes.place.Placement` read with the device's mesh;
@@ -27,6 +28,12 @@ result's per-sample windows (:mod:`neurocomp.ir.schedule`: population ``p`` at d
 * **learning updates** of a projection that learns: each pre spike updates its fan-out, each post
   spike its fan-in (pairwise STDP, Davies 2018's "synaptic update"), pre spikes counted when they
   reach the synapse's target (as the synops), post spikes at their step.
+
+Stream schedule, the end of the stream: the last window of a population at depth ``d`` reaches
+``d`` steps past it (:func:`~neurocomp.ir.schedule.fold_stream` pads them silent). Nothing arrives
+there (a spike of the stream's last step is never delivered; its learning epoch did run and is
+counted) and those steps start from rest — they stand for the ``d`` steps before the population's
+first window, which ran but belong to no sample.
 
 A projection learns when it carries a rule and the run let it: every plastic projection in a
 batched result (the schedule never learns; the count is what the rule would cost on these spikes,

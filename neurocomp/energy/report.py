@@ -30,11 +30,8 @@ from neurocomp.ir import Network
 
 def _counted_on(result) -> str:
     """Which target and schedule the activity was counted on, for the report."""
-    try:
-        from neurocomp.backends import get_backend
-        what = f" ({get_backend(result.target).description})"
-    except Exception:  # a result from a target outside the registry (e.g. built by hand)
-        what = ""
+    from neurocomp.backends import TARGETS, get_backend
+    what = f" ({get_backend(result.target).description})" if result.target in TARGETS else ""
     sch = result.schedule
     how = ("independent samples" if sch.is_batched else
            f"one continuous stream, {sch.timesteps} input + {sch.rest} rest steps per sample")
