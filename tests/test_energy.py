@@ -310,11 +310,14 @@ def test_counting_needs_recorded_and_probed_results():
 
 
 def test_baseline_workload_follows_the_network():
-    """Layered and static: the equivalent ANN (one dense pass); recurrent: the network stepped densely,
-    a window's steps per inference — whatever the schedule it ran on."""
-    layered = en.estimate_energy(hand_net(), run(hand_net(), hand_spikes(), Schedule("stream", 3)),
+    """Batched (layered and static): the equivalent ANN (one dense pass); a stream — recurrent, or
+    state carried from sample to sample — the network stepped densely, a window's steps per inference."""
+    layered = en.estimate_energy(hand_net(), run(hand_net(), hand_spikes(), Schedule("batched", 3)),
                                  baseline="gpu", measure=False).data
     assert "workload" not in layered["baselines"]["gpu"] and layered["baselines"]["gpu"]["macs"] == 8
+    streamed = en.estimate_energy(hand_net(), run(hand_net(), hand_spikes(), Schedule("stream", 3)),
+                                  baseline="gpu", measure=False).data
+    assert streamed["baselines"]["gpu"]["workload"]["steps_per_inference"] == 3
     rec_net = hand_recurrent_net()
     rec = en.estimate_energy(rec_net, run(rec_net, np.zeros((2, 3, 2), dtype=bool), Schedule("stream", 3, rest=1)),
                              baseline="gpu", measure=False).data

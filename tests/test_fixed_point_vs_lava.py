@@ -2,7 +2,7 @@
 
 Every hypothesis example is one random network run on the same input spikes by Lava's runtime
 (``LIFReset``/``Dense`` process models, ``Loihi2SimCfg(select_tag="fixed_pt")``, u/v read every step
-by Lava ``Monitor``s) and by :func:`neurocomp.backends.sim.simulate` with both fixed-point engines —
+by Lava ``Monitor``s) and by :func:`neurocomp.backends.batch_engine.simulate` with both fixed-point engines —
 the compiled event-driven kernel (``engine="jit"``, the ``cpu`` target) and the numpy GEMM path
 (``engine="numpy"``). Every spike and every u/v value must be identical.
 

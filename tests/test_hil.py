@@ -160,19 +160,19 @@ def test_hil_cli_agrees_with_cpu_and_reports_timing(tiny_build, tmp_path):
 def test_hil_reports_a_sample_that_differs_from_the_golden_run(tiny_build, tmp_path, monkeypatch):
     """The check can fail: a golden run with one spike flipped (sample 1, step 2, neuron 0 of the
     output) must come back as exactly that mismatch, exit code 1."""
-    import neurocomp.backends.sim as sim
+    from neurocomp.backends import get_backend
     from neurocomp.cli.main import cli
     from neurocomp.pipeline import load_build
 
-    real = sim.simulate
+    cpu = get_backend("cpu")
+    real = cpu.run
 
     def golden_with_one_flipped_spike(net, spikes_in, *a, **kw):
         res = real(net, spikes_in, *a, **kw)
-        if kw.get("target") == "cpu":
-            res.spikes[net.output][1, 2, 0] ^= True
+        res.spikes[net.output][1, 2, 0] ^= True
         return res
 
-    monkeypatch.setattr(sim, "simulate", golden_with_one_flipped_spike)
+    monkeypatch.setattr(cpu, "run", golden_with_one_flipped_spike)
     out = tmp_path / "hil"
     res = CliRunner().invoke(cli, ["hil", str(tiny_build), "--samples", "3", "--out", str(out), "-q"])
     assert res.exit_code == 1, res.output
@@ -185,7 +185,7 @@ def test_hil_reports_a_sample_that_differs_from_the_golden_run(tiny_build, tmp_p
 
 @pytest.mark.slow
 def test_hil_ctrl_c_writes_the_partial_result_and_exits_130(tiny_build, tmp_path, monkeypatch):
-    import neurocomp.runtime as runtime
+    import neurocomp.pipeline as runtime
     from neurocomp.cli.main import cli
 
     real = runtime.hardware_in_the_loop

@@ -3,7 +3,7 @@
 The reference below is deliberately naive — Python ints, one neuron at a time, straight from the
 semantics documented in Lava 0.10 (lava/proc/lif/models.py, lava/proc/dense/models.py) — and shares
 no code with neurocomp.backends.fixed_point. Each sample starts from zero state (what the staggered LIFReset
-pipeline in backends/lava_sim.py must deliver), so this also proves no state leaks between samples.
+pipeline in backends/lava.py must deliver), so this also proves no state leaks between samples.
 """
 from __future__ import annotations
 

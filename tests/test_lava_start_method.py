@@ -1,6 +1,6 @@
 """Lava's message infrastructure sets multiprocessing's start method when first imported and fails if
 anything fixed it before (a tqdm progress bar, Brian2, numba). Every Lava entry point goes through
-:func:`neurocomp.backends.lava_sim.ensure_lava_runtime`; this runs the real sequence in a fresh
+:func:`neurocomp.backends.lava.ensure_lava_runtime`; this runs the real sequence in a fresh
 interpreter (this test process may have imported Lava already)."""
 from __future__ import annotations
 

@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from neurocomp import energy as en
-from neurocomp.backends.stream_engine import run_stream
 from neurocomp.cli.main import cli
-from neurocomp.ir import Input, LoihiDense, LoihiLIF, Network, Population, Projection
 
 from conftest import write_small_diehl_cook
 
@@ -149,46 +146,6 @@ def test_verify_detects_a_lava_run_that_differs(tiny_build, tmp_path, monkeypatc
 
 
 # --------------------------------------------------------------------------------------- energy
-def hand_recurrent_net() -> Network:
-    """in(2) -> A(2) one-to-one (+20), A -> A mutual inhibition (-20). du = dv = 4095: u and v forget
-    each step, so A fires exactly one step after a +20 arrives (a = 20 > vth 10) and never on -20."""
-    A = LoihiLIF(2, du=4095, dv=4095, vth=10)
-    return Network("hand_rec", Input("in", 2), [Population("A", A)],
-                   [Projection("inA", "in", "A", LoihiDense(np.array([[20, 0], [0, 20]]))),
-                    Projection("AA", "A", "A", LoihiDense(np.array([[0, -20], [-20, 0]])))], "A", 3)
-
-
-def test_stream_energy_counts_a_recurrent_net_by_hand():
-    """Stream of 2 samples x 3 steps. Step 0: in0 fires -> A0 fires at step 1 -> inhibits A1 at step 2.
-    Step 2: in0 and in1 fire -> A0, A1 fire at step 3 -> inhibit each other at step 4.
-    Synops (each delivered spike x its nonzero fan-out, counted at the receiving step): step 1: 1
-    (in0->A0), step 2: 1 (A0->A1), step 3: 2 (in->A), step 4: 2 (A0->A1, A1->A0): folded into the
-    3-step window [step 0+3, 1+4, 2+5] = [2, 3, 1]."""
-    net = hand_recurrent_net()
-    stream = np.zeros((6, 2), dtype=bool)
-    stream[0, 0] = True
-    stream[2] = True
-    res = run_stream(net, stream)
-    assert res.stream["A"].astype(int).tolist() == [[0, 0], [1, 0], [0, 0], [1, 1], [0, 0], [0, 0]]
-    dev = en.load_device("loihi")
-    act = en.measure_stream_activity(net, stream, 3, {"loihi": (en.core_map(net, dev), dev)})
-    (A,) = act.layers
-    assert act.samples == 2 and act.timesteps == 3
-    assert A.synops.tolist() == [2, 3, 1]
-    assert A.spikes.tolist() == [2, 1, 0]                 # step 3's two spikes fold onto window step 0
-    assert act.input_spikes.tolist() == [1, 0, 2]
-    assert (A.synapses, A.dense_synapses) == (4, 8)
-    # every step with input arriving is an active update; nothing learns
-    assert A.active_updates.sum() >= 1 + 1 + 2 + 2 and not A.learning_updates.any()
-    assert A.active_updates.sum() + A.inactive_updates.sum() == 2 * 3 * 2
-    # A's spikes go to its own core (recurrent): one message per spike
-    assert act.routing["loihi"].messages["A"].sum() == 3
-    r = en.neuromorphic_energy(dev, act, "loihi")
-    assert r["breakdown"]["synops"] == pytest.approx(6 / 2 * dev["synop"])
-    # the dense baseline steps the whole network: (2x2 + 2x2) MACs and 2 neuron updates per step
-    assert en.StreamWorkload.of(net, 3).op_counts() == {"macs": 3 * 8, "neuron_updates": 3 * 2}
-
-
 @pytest.mark.slow
 def test_compile_energy_and_energy_command_on_stream_builds(tiny_build, dc_build, tmp_path):
     build, report = tiny_build

@@ -216,7 +216,7 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = No
         if schedule.is_batched:
             d = depths[name]
             return x[d: d + n_samples * T].reshape((n_samples, T) + x.shape[1:])
-        return fold_stream(x, n_samples, W, depths[name])
+        return fold_stream(x, n_samples, W, depths.get(name, 0))
 
     trains = {name: windows(name, x) for name, x in raw.items()}
     return Result(
@@ -225,7 +225,8 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = No
         spikes=trains if record else {name: trains[name] for name in [net.output]},
         states={name: {var: windows(name, x) for var, x in d.items()} for name, d in probed.items()},
         stream={} if schedule.is_batched or not record else raw,
-        weights=weights, seconds=time.perf_counter() - t0)
+        weights=weights, input_spikes=spikes if schedule.is_batched else stream,
+        seconds=time.perf_counter() - t0)
 
 
 def run_stream_lava(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.ndarray]] = None,

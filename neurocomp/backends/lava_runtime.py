@@ -121,7 +121,7 @@ class NetworkRuntime:
             if name not in known:
                 raise NeurocompError(f"record: no population {name!r} in {net.name!r}; it has {', '.join(known)}")
         depths = net.depths()
-        self.depths = {name: depths[name] for name in self.record}
+        self.depths = {name: depths.get(name, 0) for name in self.record}
         self.depth = max(self.depths.values())
         self._built = False
         self._started = False

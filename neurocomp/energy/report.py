@@ -40,10 +40,12 @@ def _counted_on(result) -> str:
 
 def conventional_workload(net: Network, float_net: Optional[Network], activity: Activity, timesteps: int):
     """``(workload, x)``: the conventional devices' job and an input vector for timing it — the
-    equivalent ANN (input: sample 0's mean input spikes) for a layered non-plastic network
-    (:func:`~neurocomp.energy.cost.ann_problem`), else :class:`StreamWorkload`, ``activity.timesteps``
-    dense steps per sample (the values of ``x`` do not change a dense mat-vec's time)."""
-    if ann_problem(net) is None:
+    equivalent ANN (input: sample 0's mean input spikes) for a network on the batched schedule
+    (layered, non-plastic: :func:`~neurocomp.energy.cost.ann_problem`), else :class:`StreamWorkload`,
+    ``activity.timesteps`` dense steps per sample (the values of ``x`` do not change a dense mat-vec's
+    time): a stream network carries its state from step to step and sample to sample, so no one-pass
+    ANN stands for it even when its frozen form is layered."""
+    if activity.schedule == "batched" and ann_problem(net) is None:
         raster = activity.raster.get(net.input.name)
         x = (np.asarray(raster[:timesteps], dtype=np.float32).mean(axis=0) if raster is not None
              else np.zeros(net.input.size, dtype=np.float32))

@@ -209,8 +209,9 @@ def plan_teacher(net, plan, schedule, supervised):
 
 def _evaluate_batched(spec, backend, cpu, net, fixed, plan, samples, bar, log, timing) -> dict:
     test, y = plan.test.spikes, plan.test.y
-    float_res = get_backend("float").run(net, test, plan.schedule)
-    cpu_res = cpu.run(fixed, test, plan.schedule, record=True)   # recorded: the target is compared with it
+    # recorded: the page compares float with fixed per layer, the target is compared with cpu
+    float_res = get_backend("float").run(net, test, plan.schedule, record=True)
+    cpu_res = cpu.run(fixed, test, plan.schedule, record=True)
     requested = samples if samples is not None else spec.verify.samples
     t0 = time.perf_counter()
     if backend.name == cpu.name:
@@ -221,7 +222,9 @@ def _evaluate_batched(spec, backend, cpu, net, fixed, plan, samples, bar, log, t
                                  bar(backend.name))
     timing["target_run"] = time.perf_counter() - t0
     n = target_res.samples
+    from neurocomp.report.compile_page import spike_comparison
     return {
+        "spikes": spike_comparison(float_res, cpu_res, net),
         "accuracy": {"float": float_res.accuracy(y),
                      "float_on_target_samples": float(np.mean(float_res.predictions[:n] == y[:n])),
                      "cpu": cpu_res.accuracy(y), "target": target_res.accuracy(y[:n]), "samples": int(n),
