@@ -36,9 +36,11 @@ demo: $(STAMP)
 	@echo "demo done: build/mnist_mlp/report.json, build/mnist_mlp/energy/energy.html"
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m "slow or not slow" tests
 
 test-fast: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
