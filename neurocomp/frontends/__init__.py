@@ -17,6 +17,7 @@ FRONTENDS = {
     "torch": "neurocomp.frontends.torch",
     "slayer": "neurocomp.frontends.torch",     # slayer blocks are nn.Modules: the torch walker maps them
     "brian2": "neurocomp.frontends.brian2",
+    "snntorch": "neurocomp.frontends.snntorch",
 }
 
 
