@@ -18,6 +18,7 @@ FRONTENDS = {
     "slayer": "neurocomp.frontends.torch",     # slayer blocks are nn.Modules: the torch walker maps them
     "brian2": "neurocomp.frontends.brian2",
     "snntorch": "neurocomp.frontends.snntorch",
+    "nir": "neurocomp.frontends.nir",
 }
 
 
