@@ -416,6 +416,24 @@ def _check_files(spec: ModelSpec) -> None:
 
 
 
+def spec_files(spec: ModelSpec) -> list:
+    """The user's files a spec names — model.yaml itself, the source's files (factory file, weights,
+    script, graph, ...) and an ``.npz`` dataset — which no build may ever replace (:mod:`neurocomp.io`)."""
+    out = [Path(spec.path)]
+    values = [v for k, v in spec.source.model_dump().items()
+              if isinstance(v, str) and k not in ("kind", "function", "output") and ("." in v or "/" in v)]
+    values.append(spec.dataset.name)
+    for value in values:
+        for candidate in {value, value.split(":", 1)[0]}:
+            try:
+                q = spec.resolve(candidate)
+                if q.exists():
+                    out.append(q)
+            except (OSError, ValueError, RuntimeError):
+                continue
+    return out
+
+
 def input_encoding(spec: ModelSpec):
     """The IR encoding node the spec's ``input`` section describes."""
     from neurocomp.ir.encodings import LatencyEncoding, RateEncoding

@@ -22,7 +22,7 @@ from torch import nn
 
 from neurocomp import nn as ncnn
 from neurocomp.errors import FrontendError
-from neurocomp.frontends.user_code import import_user_file
+from neurocomp.frontends.user_code import call_user, describe_exception, import_user_file
 from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection
 
 _NOOPS = (nn.Flatten, nn.Identity, nn.Dropout)
@@ -38,17 +38,27 @@ def load_factory(factory: str, base_dir: Path):
             module = importlib.import_module(target)
         except ImportError as e:
             raise FrontendError(f"source.factory: cannot import module {target!r}: {e}") from None
+        except (Exception, SystemExit) as e:  # the module's own code failed while importing
+            raise FrontendError(f"source.factory: importing {target!r} failed: {describe_exception(e)}") from None
     fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        raise FrontendError(f"source.factory: {target} has no callable {fn_name!r}")
+    if not callable(fn) or isinstance(fn, type) and not issubclass(fn, nn.Module):
+        raise FrontendError(f"source.factory: {target} has no callable {fn_name!r} (a function returning an "
+                            "nn.Module, or an nn.Module class)")
     return fn
 
 
 def load_state_dict(path: Path) -> dict:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise FrontendError(f"{path}: cannot read the weights ({e.strerror})") from None
+    if size == 0:
+        raise FrontendError(f"{path}: empty file (0 bytes); expected a torch state_dict (torch.save(model.state_dict()))")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a bad file
-        raise FrontendError(f"{path}: not a torch state_dict ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        raise FrontendError(f"{path}: not a torch state_dict ({describe_exception(e)[:160]})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -60,17 +70,40 @@ def load_state_dict(path: Path) -> dict:
     return state
 
 
+def _check_lif_constants(model: nn.Module, weights: Path | None) -> None:
+    """du, dv in [0, 1] and vth > 0 (finite) for every neurocomp.nn.LIF, naming the state_dict entry
+    that set an out-of-range one (the LIF constructor checks them, a state_dict bypasses it)."""
+    for path, mod in model.named_modules():
+        if not isinstance(mod, ncnn.LIF):
+            continue
+        for field, what, ok, allowed in (("du", "current decay", lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+                                         ("dv", "voltage decay", lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+                                         ("vth", "threshold", lambda v: v > 0 and np.isfinite(v), "> 0")):
+            value = getattr(mod, field, None)
+            if not torch.is_tensor(value) or value.numel() != 1:
+                continue
+            v = float(value)
+            if not ok(v):
+                key = f"{path}.{field}" if path else field
+                origin = f"{weights}: {key}" if weights is not None else f"module {path!r}: {field}"
+                raise FrontendError(f"{origin} = {v:g}, the LIF {what} must be {allowed}")
+
+
 def build_module(factory: str, weights: Path | None, base_dir: Path, kwargs: dict | None = None) -> nn.Module:
-    model = load_factory(factory, base_dir)(**(kwargs or {}))
+    fn = load_factory(factory, base_dir)
+    model = call_user(fn, kwargs, f"source.factory: {factory}")
     if not isinstance(model, nn.Module):
-        raise FrontendError(f"source.factory: {factory} returned {type(model).__name__}, not a torch nn.Module")
+        raise FrontendError(f"source.factory: {factory} returned {type(model).__name__}, not a torch nn.Module "
+                            "(is it the function that builds the model?)")
     if weights is not None:
         state = load_state_dict(weights)
         try:
             model.load_state_dict(state)
-        except RuntimeError as e:
-            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-            raise FrontendError(f"{weights}: does not match the module from {factory}: {first}") from None
+        except (RuntimeError, TypeError, ValueError, AttributeError, KeyError) as e:
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            first = lines[1] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
+            raise FrontendError(f"{weights}: does not match the module from {factory}: {first[:200]}") from None
+    _check_lif_constants(model, weights)
     model.eval()
     return model
 
