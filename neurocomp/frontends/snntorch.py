@@ -51,8 +51,9 @@ connection carries its spikes of the previous step. Lava delays every projection
 batched schedule gives each layer its own window starting ``depth`` steps after the input, so a
 feed-forward network equals snnTorch step for step. For a recurrent network (stream schedule) every
 layer's spikes come ``depth`` steps later than snnTorch's, with the same pattern; the self-connection
-of a population is one step in both. A biased layer at depth ``d > 1`` of such a network integrates
-its bias for ``d - 1`` steps before its first input arrives (in snnTorch from step 0 with its input).
+of a population is one step in both. Exact for bias-free layers; a biased layer at depth ``d`` of
+such a network integrates its bias for ``d`` steps before its first input arrives (in snnTorch from
+step 0 with its input), and, with no reset in a stream, through the rest steps between samples.
 
 Tracing
 -------
@@ -187,6 +188,10 @@ class _Recorder:
                 return self.tag(out, _Src("input", step=int(idx)))
             return self.tag(out, _Src("op", detail=f"indexing the input with {idx!r} (expected x[step] on a "
                                                    "time-major [T, batch, ...] input)"))
+        if (func is torch.Tensor.__getitem__ and first is not None and first.kind == "linear" and first.terms
+                and first.terms[0] is not None and first.terms[0].kind == "input" and first.terms[0].step is None):
+            return self.tag(out, _Src("op", detail=f"indexing the output of {first.module!r}, which receives the whole "
+                                                   "input (not x[step])"))
         if func in _SAME_FUNCS and first is not None and len(tracked) == 1:
             return self.tag(out, first)
         if func in _FLATTEN_FUNCS and first is not None and len(tracked) == 1:
