@@ -266,9 +266,13 @@ def _refuse_unsafe(path: Path, protect: Iterable) -> None:
         except (OSError, RuntimeError, ValueError):
             continue
         if _is_relative_to(q, target):
-            what = "is" if q == target else "holds"
-            raise BuildError(f"{path}: {what} the model's own {'folder' if q == target else 'file ' + str(p)}; "
-                             f"write the build somewhere else")
+            if q.parent == target:
+                what = f"is the model's own folder (it holds {q.name})"
+            elif q == target:
+                what = "is one of the model's own files"
+            else:
+                what = f"holds the model's own file {p}"
+            raise BuildError(f"{path}: {what}; write the build somewhere else")
 
 
 def check_output_dir(path, force: bool = False, protect: Iterable = ()) -> None:
@@ -290,8 +294,9 @@ def check_output_dir(path, force: bool = False, protect: Iterable = ()) -> None:
     foreign = foreign_entries(path)
     if foreign is None:
         shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
-        raise BuildError(f"{path}: directory is not empty and is not a neurocomp build ({len(entries)} entries: "
-                         f"{shown}); choose another directory or pass --force to replace it")
+        raise BuildError(f"{path}: directory is not empty and is not a neurocomp build ({len(entries)} "
+                         f"{'entry' if len(entries) == 1 else 'entries'}: {shown}); choose another directory or "
+                         f"pass --force to replace it")
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise BuildError(f"{path}: this neurocomp build also holds files neurocomp did not write ({shown}); "
@@ -446,7 +451,8 @@ def require_build_files(build_dir, names: Iterable[str] = ("network.npz", "build
     """``build_dir`` exists and holds ``names``; otherwise one line saying what is missing."""
     build_dir = Path(build_dir)
     if not build_dir.is_dir():
-        raise BuildError(f"{build_dir}: no such build directory (run 'neurocomp compile' first)")
+        raise BuildError(f"{build_dir}: not a neurocomp build directory (no such directory; run "
+                         f"'neurocomp compile' first)")
     missing = [n for n in names if not (build_dir / n).is_file()]
     if missing:
         raise BuildError(f"{build_dir}: not a neurocomp build directory (no {', '.join(missing)}; "

@@ -155,7 +155,7 @@ def _fixed_to_float(net: Network, q, weights: dict) -> dict:
 
 # --------------------------------------------------------------------------------- the compile
 def compile_brian2(spec, target: str, out, fmt, samples: Optional[int] = None, progress=None,
-                   log: Callable[[str], None] = lambda s: None) -> dict:
+                   log: Callable[[str], None] = lambda s: None, force: bool = False) -> dict:
     """Compile a Brian2 model (see the module docstring); writes ``out`` atomically, returns the report."""
     from neurocomp.frontends.brian2 import load_brian2
     from neurocomp.spec import LearningSpec
@@ -224,11 +224,13 @@ def compile_brian2(spec, target: str, out, fmt, samples: Optional[int] = None, p
             "input_seed": spec.input.seed, "stream": True,
             "dataset": {"name": spec.dataset.name, "holdout": spec.dataset.holdout, "seed": spec.dataset.seed,
                         "base_dir": str(spec.base_dir), "classes": spec.dataset.classes}}
-    with atomic_directory(out) as tmp:
+    from neurocomp.spec import spec_files
+    with atomic_directory(out, force=force, protect=spec_files(spec)) as tmp:
         save_network(learned_net, tmp / "network.npz")
         save_network(q.fixed, tmp / "network_initial.npz")
         save_network(net, tmp / "network_float.npz")
         atomic_write_json(tmp / "build.json", info)
+        report["timing_s"]["total"] = round(time.perf_counter() - t_start, 3)  # saving included
         atomic_write_json(tmp / "report.json", report)
     report["out"] = str(out)
     return report
@@ -245,7 +247,7 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
     from neurocomp.spec import input_encoding as spec_encoding
 
     split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir,
-                       classes=spec.dataset.classes)
+                       classes=spec.dataset.classes, where=spec.path)
     n_classes = split.n_classes
     T, R, enc = spec.input.timesteps, ls.rest_steps, spec_encoding(spec)
     plastic = model.is_plastic
@@ -261,6 +263,9 @@ def _dataset_mode(spec, ls, model, net, fmt, target, report, timing, bar, log, s
     if net.input.size != split.x_train.shape[1]:
         raise NeurocompError(f"{spec.path}: input group {net.input.name!r} has {net.input.size} channels, "
                              f"dataset {spec.dataset.name!r} has {split.x_train.shape[1]} features")
+    from neurocomp.process import check_run_memory
+    check_run_memory(net, n_train + n_label + n_test, where=spec.path, copies=1,
+                     lower="input.timesteps or learning.samples / label_samples / test_samples")
     train_spikes = training_spikes(split, 0, n_train + n_label, enc, T, spec.input.seed)
     test_spikes = held_out_spikes(split, n_test, enc, T, spec.input.seed)
     train_stream = to_stream(train_spikes[:n_train], R)

@@ -25,10 +25,13 @@ from neurocomp.backends.sim import RunResult, simulate
 from neurocomp.data import Split, load_split
 from neurocomp.ir.encodings import encode
 from neurocomp.errors import NeurocompError, TargetError
-from neurocomp.io import atomic_directory, atomic_write_json
+from neurocomp.io import (atomic_directory, atomic_write_json, check_output_dir, read_build_info,
+                          require_build_files)
+from neurocomp.data import check_labels
+from neurocomp.process import check_run_memory
 from neurocomp.ir import LatencyEncoding, Network, RateEncoding, load_network, save_network
 from neurocomp.quantize import quantize_network
-from neurocomp.spec import ModelSpec, TorchSource, load_spec
+from neurocomp.spec import ModelSpec, TorchSource, load_spec, spec_files
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 Progress = Optional[Callable[[str, int, int], None]]
@@ -59,16 +62,15 @@ class Build:
         ds = self.info["dataset"]
         split = load_split(ds["name"], ds["holdout"], ds["seed"], Path(ds["base_dir"]))
         n = len(split.y_test) if samples is None else min(samples, len(split.y_test))
+        check_run_memory(self.fixed, n, where=self.path, lower="--samples")
         spikes = encode(split.x_test[:n], self.fixed.input.encoding, self.fixed.timesteps,
                         seed=self.info["input_seed"])
         return spikes, split.y_test[:n]
 
 
 def load_build(path) -> Build:
-    path = Path(path)
-    if not (path / "network.npz").is_file() or not (path / "build.json").is_file():
-        raise NeurocompError(f"{path}: not a neurocomp build directory (run 'neurocomp compile' first)")
-    info = json.loads((path / "build.json").read_text())
+    path = require_build_files(path)
+    info = read_build_info(path)
     float_path = path / "network_float.npz"
     return Build(path, load_network(path / "network.npz"),
                  load_network(float_path) if float_path.is_file() else None, info)
@@ -106,7 +108,7 @@ def _concat(a: RunResult, b: RunResult) -> RunResult:
 
 def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Optional[int] = None,
                   progress: Progress = None, log: Callable[[str], None] = lambda s: None,
-                  energy: bool = False) -> dict:
+                  energy: bool = False, force: bool = False) -> dict:
     """Compile ``spec_path`` for ``target``; returns the report (also written to ``out/report.json``).
     ``energy``: add ``report["energy"]``, the summary of :func:`neurocomp.energy.estimate_energy`."""
     t_start = time.perf_counter()
@@ -120,9 +122,11 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
     desc = load_descriptor(target)
     fmt = FixedPointFormat.from_descriptor(desc)
     out = Path(out) if out else Path("build") / spec.name
+    check_output_dir(out, force=force, protect=spec_files(spec))  # fail now, not after the compile
     if spec.source.kind == "brian2":  # plastic/recurrent: learns and runs as one stream, its own path
         from neurocomp.learning_pipeline import compile_brian2
-        report = compile_brian2(spec, target, out, fmt, samples=samples, progress=progress, log=log)
+        report = compile_brian2(spec, target, out, fmt, samples=None if samples == "auto" else samples,
+                                progress=progress, log=log, force=force)
         if energy:  # counted on the build just written (held-out stream, and learning), then folded in
             from neurocomp.stream_build import estimate_build_energy, load_stream_build
             report["energy"] = estimate_build_energy(load_stream_build(out), log=log).summary()
@@ -131,7 +135,12 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
 
     log(f"importing {spec.source.kind} model from {spec.path}")
     float_net = import_model(spec)
-    split: Split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir)
+    split: Split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir,
+                              where=spec.path)
+    check_labels(np.concatenate([split.y_train, split.y_test]), float_net.population(float_net.output).size,
+                 f"{spec.path}: dataset {spec.dataset.name}")
+    check_run_memory(float_net, len(split.x_test) + min(spec.quantize.calibration_samples, len(split.x_train)),
+                     where=spec.path, lower="input.timesteps or dataset.holdout")
     T, enc = spec.input.timesteps, spec_encoding(spec)
     test_spikes = encode(split.x_test, enc, T, seed=spec.input.seed)
     n_cal = min(spec.quantize.calibration_samples, len(split.x_train))
@@ -207,10 +216,11 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
         "dataset": {"name": spec.dataset.name, "holdout": spec.dataset.holdout, "seed": spec.dataset.seed,
                     "base_dir": str(spec.base_dir)},
     }
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, force=force, protect=spec_files(spec)) as tmp:
         save_network(fixed, tmp / "network.npz")
         save_network(float_net, tmp / "network_float.npz")
         atomic_write_json(tmp / "build.json", info)
+        report["timing_s"]["total"] = round(time.perf_counter() - t_start, 3)  # saving included
         atomic_write_json(tmp / "report.json", report)
     report["out"] = str(out)
     return report

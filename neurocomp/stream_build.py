@@ -81,14 +81,14 @@ class StreamBuild:
 
 
 def load_stream_build(path) -> StreamBuild:
-    path = Path(path)
-    for f in ("network.npz", "build.json", "report.json"):
-        if not (path / f).is_file():
-            raise NeurocompError(f"{path}: no {f}; not a neurocomp build directory (run 'neurocomp compile' first)")
-    info = json.loads((path / "build.json").read_text())
+    from neurocomp.io import STREAM_INFO_FIELDS, check_fields, read_build_info, read_json, require_build_files
+    path = require_build_files(path, ("network.npz", "build.json", "report.json"))
+    info = read_build_info(path, STREAM_INFO_FIELDS)
     if not info.get("stream"):
         raise NeurocompError(f"{path}: not a stream (Brian2) build; build.json has no \"stream\": true")
-    return StreamBuild(path, load_network(path / "network.npz"), info, json.loads((path / "report.json").read_text()))
+    report = read_json(path / "report.json", dict, "compile report (report.json)")
+    check_fields(report, {"timesteps": int}, path / "report.json")
+    return StreamBuild(path, load_network(path / "network.npz"), info, report)
 
 
 @dataclass

@@ -113,7 +113,8 @@ class LavaStreamNetwork:
             spikes = {name: sink.data.get().T.astype(bool) for name, sink in self.sinks.items()}
             weights = {name: np.rint(conn.weights.get()).astype(np.int64) for name, conn in self.plastic.items()}
         finally:
-            self.source.stop()
+            from neurocomp.process import stop_lava
+            stop_lava(self.source)  # after Ctrl-C: end the workers, not Lava's stop protocol
         return StreamResult(target="loihi-sim", spikes=spikes, weights=weights,
                             seconds=time.perf_counter() - t0)
 

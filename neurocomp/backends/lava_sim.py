@@ -168,7 +168,8 @@ class LavaNetwork:
                 data = mon.get_data()[name][var]  # [total_steps, n]
                 probed.setdefault(name, {})[var] = self._aligned(name, np.asarray(data).T).astype(np.int64)
         finally:
-            self.source.stop()
+            from neurocomp.process import stop_lava
+            stop_lava(self.source)  # after Ctrl-C: end the workers, not Lava's stop protocol
         trains = {name: self._aligned(name, data) for name, data in raw.items()}
         counts = {name: t.sum(axis=1).astype(np.int64) for name, t in trains.items()}
         return RunResult(target="loihi-sim", output=self.net.output, counts=counts, spikes=trains, states=probed)
