@@ -122,7 +122,12 @@ def _register_commands():
 
 
 def main():
-    cli(prog_name="neurocomp")
+    try:
+        cli(prog_name="neurocomp")
+    finally:
+        # on the way out (exit handlers, interpreter shutdown) a late Ctrl-C must not turn a finished
+        # command into a KeyboardInterrupt traceback or change its exit code
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 _register_commands()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -180,6 +181,7 @@ def _on_signal(signum, frame):
         return
     if _state["signal"] is not None:       # second signal: stop waiting for anything
         try:
+            os.write(2, b"interrupted again: stopping at once\n")
             end_children(timeout=0.0, sig=signal.SIGKILL)
         finally:
             os._exit(128 + signum)
@@ -247,9 +249,10 @@ def stop_lava(process) -> None:
     """Stop the Lava runtime ``process`` runs in: Lava's own stop protocol normally; after an
     interrupt, end the workers instead (they may be mid-step, the protocol could wait forever) and
     mark the runtime stopped so nothing (``Runtime.__del__``, atexit) tries again."""
-    if not interrupted():
+    if not interrupted() and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
         process.stop()
         return
+    note_interrupt()
     runtime = getattr(process, "runtime", None)
     end_children()
     if runtime is not None:
