@@ -19,6 +19,7 @@ FRONTENDS = {
     "brian2": "neurocomp.frontends.brian2",
     "snntorch": "neurocomp.frontends.snntorch",
     "nir": "neurocomp.frontends.nir",
+    "netx": "neurocomp.frontends.netx",
 }
 
 
