@@ -53,7 +53,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from neurocomp.errors import FrontendError
-from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection
+from neurocomp.ir import LIF, Dense, Input, LoihiDense, LoihiLIF, Network, Population, Projection
 
 SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
 LINEAR = ("Affine", "Linear", "Scale", "Flatten", "Conv2d", "SumPool2d", "AvgPool2d")
@@ -288,6 +288,10 @@ def graph_to_ir(graph, name: str, timesteps: int, encoding, dt: Optional[float] 
             raise FrontendError(f"{path}: edge ({a!r}, {b!r}) names a node the graph does not have")
         preds[b].append(a)
     dt_value, dt_from = graph_dt(nodes, dt, getattr(graph, "metadata", {}), path)
+    fixed, why_not = _fixed_from_metadata(graph, nodes, edges, preds, kinds, dt_value, name, timesteps, encoding)
+    if fixed is not None:
+        return fixed, {"dt": dt_value, "dt_from": dt_from, "fixed_point": True,
+                       "from": "neurocomp export: the integers in the node metadata (the float parameters match them)"}
 
     in_name = ins[0]
     shape = nodes[in_name].input_type.get("input") if isinstance(nodes[in_name].input_type, dict) else None
@@ -388,6 +392,8 @@ def graph_to_ir(graph, name: str, timesteps: int, encoding, dt: Optional[float] 
     params = {k: _neuron(k, nodes[k], int(np.prod(shapes[k])), dt_value) for k in spiking}
     pops, projs, details = [], [], {"dt": dt_value, "dt_from": dt_from, "discretisation": "forward Euler",
                                     "populations": []}
+    if why_not:
+        details["neurocomp_metadata_ignored"] = why_not
     for k in spiking:
         prm, size = params[k], int(np.prod(shapes[k]))
         order, srcs = plans[k]
@@ -427,6 +433,80 @@ def graph_to_ir(graph, name: str, timesteps: int, encoding, dt: Optional[float] 
                   projections=projs, output=output, timesteps=timesteps)
     _check_timing(net, path)
     return _ordered(net), details
+
+
+def _meta(node) -> dict:
+    return getattr(node, "metadata", None) or {}
+
+
+def _fixed_from_metadata(graph, nodes, edges, preds, kinds, dt, name, timesteps, encoding):
+    """A graph written by :mod:`neurocomp.export.nir` -> ``(its fixed-point network, None)``, when every
+    node still carries neurocomp's integers and its float parameters are exactly what those integers
+    give at ``dt``; else ``(None, why not)`` (``why`` None for graphs that never had them)."""
+    from neurocomp.export.nir import META_VERSION, neuron_floats
+    from neurocomp.backends import fixed_point as fxp
+    from neurocomp.ir.synapses import LoihiConv
+
+    gmeta = getattr(graph, "metadata", None) or {}
+    if "neurocomp_version" not in gmeta:
+        return None, None
+    if int(np.asarray(gmeta["neurocomp_version"]).ravel()[0]) != META_VERSION:
+        return None, f"neurocomp metadata version {gmeta['neurocomp_version']} (this neurocomp reads {META_VERSION})"
+    succ = {k: [b for a, b in edges if a == k] for k in nodes}
+
+    def label(k):
+        v = _meta(nodes[k]).get("neurocomp_name", k)
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    def i(meta, key):
+        return int(np.asarray(meta[key]).ravel()[0])
+
+    in_name = next(k for k, kind in kinds.items() if kind == "Input")
+    try:
+        pops, projs = [], []
+        for k, kind in kinds.items():
+            m = _meta(nodes[k])
+            if kind in SPIKING:
+                arr = np.asarray(nodes[k].v_threshold)
+                size = int(arr.size)
+                neuron = LoihiLIF(size, du=i(m, "neurocomp_du"), dv=i(m, "neurocomp_dv"), vth=i(m, "neurocomp_vth"),
+                                  bias_mant=np.asarray(m["neurocomp_bias_mant"]).reshape(-1),
+                                  bias_exp=i(m, "neurocomp_bias_exp"))
+                want_kind, want = neuron_floats(neuron, dt)
+                if want_kind != kind or any(not np.array_equal(np.asarray(getattr(nodes[k], a), float).reshape(-1),
+                                                               v.reshape(-1)) for a, v in want.items()):
+                    return None, f"node {k!r}: its float parameters no longer match its neurocomp integers at dt={dt:g}"
+                pops.append(Population(label(k), neuron, shape=arr.shape if arr.ndim > 1 else None))
+            elif kind in LINEAR:
+                if len(preds[k]) != 1 or len(succ[k]) != 1:
+                    return None, f"node {k!r}: not a single projection"
+                w = np.asarray(m["neurocomp_weight"])
+                if kind == "Linear":
+                    syn = LoihiDense(w, i(m, "neurocomp_num_weight_bits"), i(m, "neurocomp_weight_exp"),
+                                     i(m, "neurocomp_sign_mode"))
+                    floats = fxp.effective_weights(syn).astype(np.float64) * 2.0 ** syn.weight_exp
+                elif kind == "Conv2d":
+                    nd = nodes[k]
+                    syn = LoihiConv(w, stride=_pair(nd.stride), padding=_pair(nd.padding),
+                                    dilation=_pair(nd.dilation), groups=int(nd.groups))
+                    floats = w.astype(np.float64)
+                else:
+                    return None, f"node {k!r}: a {kind} node"
+                if not np.array_equal(np.asarray(nodes[k].weight, float), floats):
+                    return None, f"node {k!r}: its weights no longer match its neurocomp integers"
+                projs.append(Projection(label(k), label(preds[k][0]) if preds[k][0] != in_name else label(in_name),
+                                        label(succ[k][0]), syn))
+    except (KeyError, ValueError, TypeError) as e:
+        return None, f"incomplete neurocomp metadata ({type(e).__name__}: {e})"
+    shape = tuple(int(d) for d in np.atleast_1d(nodes[in_name].input_type["input"]))
+    out = next(k for k, kind in kinds.items() if kind == "Output")
+    if len(preds[out]) != 1:
+        return None, "the Output is not fed by one population"
+    steps = int(np.asarray(gmeta.get("neurocomp_timesteps", timesteps)).ravel()[0])
+    del steps   # the spec's timesteps win; the file's are informative
+    net = Network(name=name, input=Input(label(in_name), int(np.prod(shape)), encoding, shape=shape),
+                  populations=pops, projections=projs, output=label(preds[out][0]), timesteps=timesteps)
+    return _ordered(net), None
 
 
 def _check_timing(net: Network, path) -> None:
