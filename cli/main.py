@@ -56,6 +56,10 @@ class _Group(click.Group):
             except NeurocompError as e:
                 click.echo(one_line(f"error: {e}"), err=True)
                 ctx.exit(e.exit_code)
+            except click.UsageError as e:  # a bad option or argument: one line too, not usage + hint
+                where = f"'{e.ctx.command_path} --help'" if e.ctx is not None else "'--help'"
+                click.echo(one_line(f"error: {e.format_message()} (see {where})"), err=True)
+                ctx.exit(e.exit_code)
             except KeyboardInterrupt:
                 process.note_interrupt()
                 process.end_children()
