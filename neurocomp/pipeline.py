@@ -31,7 +31,7 @@ from neurocomp.data import check_labels
 from neurocomp.process import check_run_memory
 from neurocomp.ir import LatencyEncoding, Network, RateEncoding, load_network, save_network
 from neurocomp.quantize import quantize_network
-from neurocomp.spec import ModelSpec, TorchSource, load_spec, spec_files
+from neurocomp.spec import ModelSpec, TorchSource, dataset_where, load_spec, spec_files
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 Progress = Optional[Callable[[str, int, int], None]]
@@ -138,7 +138,7 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples: Op
     split: Split = load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed, spec.base_dir,
                               where=spec.path)
     check_labels(np.concatenate([split.y_train, split.y_test]), float_net.population(float_net.output).size,
-                 f"{spec.path}: dataset {spec.dataset.name}")
+                 dataset_where(spec))
     check_run_memory(float_net, len(split.x_test) + min(spec.quantize.calibration_samples, len(split.x_train)),
                      where=spec.path, lower="input.timesteps or dataset.holdout")
     T, enc = spec.input.timesteps, spec_encoding(spec)

@@ -434,6 +434,12 @@ def spec_files(spec: ModelSpec) -> list:
     return out
 
 
+def dataset_where(spec: ModelSpec) -> str:
+    """How error lines name the spec's dataset: the ``.npz`` file itself, else ``model.yaml: dataset NAME``."""
+    name = spec.dataset.name
+    return str(spec.resolve(name)) if name.endswith(".npz") else f"{spec.path}: dataset {name}"
+
+
 def input_encoding(spec: ModelSpec):
     """The IR encoding node the spec's ``input`` section describes."""
     from neurocomp.ir.encodings import LatencyEncoding, RateEncoding
