@@ -43,9 +43,10 @@ REPLAY_TAIL = 20   # silent steps the compile appends to a replayed script strea
 def is_stream_build(path) -> bool:
     """True for a build directory written by the Brian2 (stream) compile."""
     try:
-        return bool(json.loads((Path(path) / "build.json").read_text()).get("stream"))
+        doc = json.loads((Path(path) / "build.json").read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(doc, dict) and bool(doc.get("stream"))  # anything else: load_build names the problem
 
 
 @dataclass
@@ -87,7 +88,10 @@ def load_stream_build(path) -> StreamBuild:
     if not info.get("stream"):
         raise NeurocompError(f"{path}: not a stream (Brian2) build; build.json has no \"stream\": true")
     report = read_json(path / "report.json", dict, "compile report (report.json)")
-    check_fields(report, {"timesteps": int}, path / "report.json")
+    check_fields(report, {"timesteps": int, "learning": dict}, path / "report.json")
+    if report.get("mode", "dataset") == "dataset":
+        check_fields(report["learning"], {"steps_per_sample": int, "samples": int, "label_samples": int},
+                     path / "report.json", prefix="learning.")
     return StreamBuild(path, load_network(path / "network.npz"), info, report)
 
 
