@@ -79,8 +79,9 @@ def netx_synapse(W: np.ndarray) -> LoihiDense:
     import contextlib
     import io
 
-    from lava.lib.dl.netx.utils import optimize_weight_bits
-    with contextlib.redirect_stdout(io.StringIO()):     # it prints its clipping warnings
+    # lava-dl prints a dataset-toolbox notice on import and clipping warnings when optimising
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        from lava.lib.dl.netx.utils import optimize_weight_bits
         w, nwb, wexp, sign = optimize_weight_bits(np.asarray(W))
     return LoihiDense(np.asarray(w), int(nwb), int(wexp), int(sign))
 

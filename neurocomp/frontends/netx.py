@@ -106,7 +106,11 @@ def _neuron(path, where, layer, size) -> LoihiLIF:
 
 def layers_to_ir(layers: list, name: str, timesteps: int, encoding, path="netx") -> tuple:
     """netx layers -> ``(fixed-point Network, details)``."""
-    from lava.lib.dl.netx.utils import optimize_weight_bits
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        from lava.lib.dl.netx.utils import optimize_weight_bits   # lava-dl prints a notice on import
 
     in_shape = None
     pops, projs, rows = [], [], []
@@ -145,7 +149,8 @@ def layers_to_ir(layers: list, name: str, timesteps: int, encoding, path="netx")
             in_shape = in_shape if in_shape is not None and int(np.prod(in_shape)) == prev_size else (prev_size,)
         if w.shape[1] != prev_size:
             raise FrontendError(f"{path}: {where}: weight takes {w.shape[1]} inputs, the previous layer has {prev_size}")
-        mw, nwb, wexp, sign = optimize_weight_bits(w)
+        with contextlib.redirect_stdout(io.StringIO()):       # its clipping warnings: netx's own behaviour
+            mw, nwb, wexp, sign = optimize_weight_bits(w)
         neuron = _neuron(path, where, layer, size)
         pop = f"layer{layer['index']}"
         pops.append(Population(pop, neuron))

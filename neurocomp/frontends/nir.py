@@ -120,7 +120,7 @@ def _arr(node, name, attr) -> np.ndarray:
 
 
 def _one(node, name, attr, size) -> float:
-    a = np.broadcast_to(_arr(node, name, attr), (size,)) if size else _arr(node, name, attr).ravel()
+    a = np.broadcast_to(_arr(node, name, attr).reshape(-1), (size,)) if size else _arr(node, name, attr).ravel()
     if a.size and not np.all(a == a.flat[0]):
         raise FrontendError(f"NIR node {name!r} ({type(node).__name__}): per-neuron {attr} values differ; a Loihi "
                             f"population has one {attr} (split the node)")
@@ -231,7 +231,8 @@ def _conv_synapse(name: str, node, gain: float):
 # -- the importer ---------------------------------------------------------------------------------
 def _neuron(name: str, node, size: int, dt: float) -> dict:
     kind = type(node).__name__
-    thr = np.broadcast_to(_arr(node, name, "threshold" if kind == "Threshold" else "v_threshold"), (size,)).copy()
+    thr = np.broadcast_to(_arr(node, name, "threshold" if kind == "Threshold" else "v_threshold").reshape(-1),
+                          (size,)).copy()
     if not np.all(thr > 0):
         raise FrontendError(f"NIR node {name!r} ({kind}): v_threshold must be positive, got min {thr.min():g}")
     if kind != "Threshold":
@@ -244,17 +245,17 @@ def _neuron(name: str, node, size: int, dt: float) -> dict:
     if kind == "LIF":
         tau = _one(node, name, "tau", size)
         dv, du = dt / tau, 1.0
-        gain = np.broadcast_to(_arr(node, name, "r"), (size,)) * dt / tau
-        bias = np.broadcast_to(_arr(node, name, "v_leak"), (size,)) * dv
+        gain = np.broadcast_to(_arr(node, name, "r").reshape(-1), (size,)) * dt / tau
+        bias = np.broadcast_to(_arr(node, name, "v_leak").reshape(-1), (size,)) * dv
     elif kind == "CubaLIF":
         tau_syn, tau_mem = _one(node, name, "tau_syn", size), _one(node, name, "tau_mem", size)
         du, dv = dt / tau_syn, dt / tau_mem
-        gain = (np.broadcast_to(_arr(node, name, "r"), (size,)) * dv
-                * np.broadcast_to(_arr(node, name, "w_in"), (size,)) * du)
-        bias = np.broadcast_to(_arr(node, name, "v_leak"), (size,)) * dv
+        gain = (np.broadcast_to(_arr(node, name, "r").reshape(-1), (size,)) * dv
+                * np.broadcast_to(_arr(node, name, "w_in").reshape(-1), (size,)) * du)
+        bias = np.broadcast_to(_arr(node, name, "v_leak").reshape(-1), (size,)) * dv
     elif kind == "IF":
         du, dv = 1.0, 0.0
-        gain = np.broadcast_to(_arr(node, name, "r"), (size,)) * dt
+        gain = np.broadcast_to(_arr(node, name, "r").reshape(-1), (size,)) * dt
     else:  # Threshold
         du = dv = 1.0
     for what, x in (("dt/tau_syn", du), ("dt/tau", dv)):
@@ -406,15 +407,17 @@ def graph_to_ir(graph, name: str, timesteps: int, encoding, dt: Optional[float] 
                                 "(tau_syn != dt), which Loihi cannot represent; move it to v_leak or drop it")
         bias = (prm["bias"] * vth / prm["threshold"]) + bias_in * row
         for s in srcs:
-            between = [n for n in order]
-            single = (len(between) == 1 and preds[between[0]] == [s] and preds[k] == between
-                      and kinds[between[0]] in ("Conv2d", "SumPool2d", "AvgPool2d") and np.all(row == row[0]))
-            syn = _conv_synapse(between[0], nodes[between[0]], float(row[0])) if single else None
-            if syn is None and single and kinds[between[0]] in ("SumPool2d", "AvgPool2d"):
+            between = _reached_from(s, order, preds)     # the linear nodes on the paths s -> k
+            node0 = between[0] if len(between) == 1 else None
+            single = (node0 is not None and preds[node0] == [s] and node0 in preds[k]
+                      and kinds[node0] in ("Conv2d", "SumPool2d", "AvgPool2d") and np.all(row == row[0])
+                      and sum(node0 in preds[x] for x in preds) == 1)
+            syn = _conv_synapse(node0, nodes[node0], float(row[0])) if single else None
+            if syn is None and single and kinds[node0] in ("SumPool2d", "AvgPool2d"):
                 from neurocomp.ir.synapses import pooling
-                nd = nodes[between[0]]
+                nd = nodes[node0]
                 syn = pooling(shapes[s][0], _pair(nd.kernel_size), _pair(nd.stride), _pair(nd.padding),
-                              mode="sum" if kinds[between[0]] == "SumPool2d" else "avg", scale=float(row[0]))
+                              mode="sum" if kinds[node0] == "SumPool2d" else "avg", scale=float(row[0]))
             if syn is None:
                 n_src = int(np.prod(shapes[s]))
                 if n_src * size > DENSE_LIMIT:
@@ -424,7 +427,8 @@ def graph_to_ir(graph, name: str, timesteps: int, encoding, dt: Optional[float] 
                 values[s] = torch.eye(n_src, dtype=torch.float64).reshape((n_src,) + shapes[s])
                 m = evaluate(k, order, values).reshape(n_src, -1).numpy() - bias_in[None, :]
                 syn = Dense(m.T * row[:, None])
-            pname = between[0] if len(between) == 1 and len(srcs) == 1 else f"{s}->{k}"
+            only_path = node0 is not None and all(node0 not in _reached_from(o, order, preds) for o in srcs if o != s)
+            pname = node0 if only_path else f"{s}->{k}"
             projs.append(Projection(pname, s, k, syn))
         pops.append(Population(k, LIF(size, du=prm["du"], dv=prm["dv"], vth=vth, bias=bias), shape=shapes[k]))
         details["populations"].append({"node": k, "type": prm["kind"], "du": prm["du"], "dv": prm["dv"], "vth": vth,
@@ -509,19 +513,51 @@ def _fixed_from_metadata(graph, nodes, edges, preds, kinds, dt, name, timesteps,
     return _ordered(net), None
 
 
+def _reached_from(src: str, order: list, preds: dict) -> list:
+    """The nodes of ``order`` (a linear sub-DAG in evaluation order) that ``src`` feeds."""
+    reach = {src}
+    for n in order:
+        if any(p in reach for p in preds[n]):
+            reach.add(n)
+    return [n for n in order if n in reach]
+
+
 def _check_timing(net: Network, path) -> None:
-    d = net.depths()
+    """Feed-forward edges (those on no cycle) carry the same step's spikes: each must go from layer ``d`` to
+    ``d + 1`` (longest path from the input); edges on a cycle carry the previous step's: Lava matches that
+    only within one layer (a self- or lateral connection)."""
+    succ: dict = {}
     for p in net.projections:
-        if p.target not in d or p.source not in d:
-            continue
-        if d[p.target] > d[p.source] + 1:
-            raise FrontendError(f"{path}: edge {p.source!r} -> {p.target!r} skips {d[p.target] - d[p.source] - 1} "
+        succ.setdefault(p.source, set()).add(p.target)
+
+    def reaches(a, b) -> bool:
+        seen, todo = set(), [a]
+        while todo:
+            x = todo.pop()
+            if x == b:
+                return True
+            if x not in seen:
+                seen.add(x)
+                todo.extend(succ.get(x, ()))
+        return False
+
+    cyclic = {p.name for p in net.projections if reaches(p.target, p.source)}
+    depth = {net.input.name: 0}
+    ff = [p for p in net.projections if p.name not in cyclic]
+    for _ in range(len(net.populations) + 1):
+        for p in ff:
+            if p.source in depth:
+                depth[p.target] = max(depth.get(p.target, 0), depth[p.source] + 1)
+    for p in ff:
+        if p.source in depth and depth[p.target] != depth[p.source] + 1:
+            raise FrontendError(f"{path}: edge {p.source!r} -> {p.target!r} skips {depth[p.target] - depth[p.source] - 1} "
                                 "layer(s); Lava's one-step delay per projection would deliver it at another step "
                                 "than the source framework")
-        if d[p.target] < d[p.source]:
-            raise FrontendError(f"{path}: edge {p.source!r} -> {p.target!r} goes back to a shallower layer; on Lava it "
-                                f"would arrive {d[p.source] - d[p.target]} step(s) later than the source framework "
-                                "delivers it (only same-layer recurrence keeps the timing)")
+    for p in net.projections:
+        if p.name in cyclic and depth.get(p.source) != depth.get(p.target):
+            raise FrontendError(f"{path}: recurrent edge {p.source!r} -> {p.target!r} connects different layers; on Lava "
+                                "it would arrive at another step than the source framework delivers it (only "
+                                "same-layer recurrence keeps the timing)")
 
 
 def _ordered(net: Network) -> Network:
