@@ -227,6 +227,63 @@ def reference_run(neuron: LoihiLIF, projections: Sequence[tuple], sources: Seque
     return spikes, spikes.sum(axis=1).astype(np.int64), ((us, vs) if probe else None)
 
 
+def float_run(neuron, projections: Sequence[tuple], sources: Sequence[np.ndarray], probe: bool = False):
+    """The float IR for one population: float64 activations (:class:`FloatConvKernel` or ``s @ W.T``),
+    summed, then Lava's float LIF (``PyLifModelFloat``: ``u = u*(1-du) + a``, ``v = v*(1-dv) + u + bias``,
+    spike on ``v > vth``, ``v = 0`` there). Same arguments and results as :func:`reference_run`."""
+    a = None
+    for (syn, shape), s in zip(projections, sources):
+        if isinstance(syn, Conv):
+            x = FloatConvKernel(syn, shape).activation(s)
+        else:
+            x = np.asarray(s, dtype=np.float64) @ syn.weight.T
+        a = x if a is None else a + x
+    n_samples, steps, n = a.shape
+    u, v = np.zeros((n_samples, n)), np.zeros((n_samples, n))
+    spikes = np.empty((n_samples, steps, n), dtype=bool)
+    us = np.empty((n_samples, steps, n)) if probe else None
+    vs = np.empty((n_samples, steps, n)) if probe else None
+    for t in range(steps):
+        u = u * (1 - neuron.du) + a[:, t]
+        v = v * (1 - neuron.dv) + u + neuron.bias
+        np.greater(v, neuron.vth, out=spikes[:, t])
+        v[spikes[:, t]] = 0.0
+        if probe:
+            us[:, t], vs[:, t] = u, v
+    return spikes, spikes.sum(axis=1).astype(np.int64), ((us, vs) if probe else None)
+
+
+def simulate_layered(net, spikes_in: np.ndarray, engine: str = "jit", probe: bool = False) -> dict:
+    """Run a layered network with conv projections, population by population (the batched schedule:
+    each population's window aligned to its input, every sample from rest): ``{population: (spikes,
+    counts, (u, v) or None)}``. ``engine``: ``"jit"`` (:class:`ConvPopulationKernel` /
+    ``LifPopulationKernel``), ``"reference"`` (:func:`reference_run`), or ``"float"`` for a float
+    network (:func:`float_run`).
+
+    A stand-in for the batch engine until it takes conv synapses itself: tests, the example's
+    training checks and ``benchmarks/bench_conv.py`` use it."""
+    from neurocomp.ir import LIF
+    if not net.is_layered:
+        raise ValueError(f"network {net.name!r} is not layered: {net.layering_problem()}")
+    emitted = {net.input.name: np.asarray(spikes_in)}
+    out = {}
+    for pop in net.execution_order():
+        incoming = sorted(net.incoming(pop.name), key=lambda p: not isinstance(p.synapse, (Conv, LoihiConv)))
+        projections = [(p.synapse, net.shape_of(p.source)) for p in incoming]
+        sources = [emitted[p.source] for p in incoming]
+        if isinstance(pop.neuron, LIF):
+            result = float_run(pop.neuron, projections, sources, probe)
+        elif engine == "reference":
+            result = reference_run(pop.neuron, projections, sources, probe)
+        elif isinstance(projections[0][0], LoihiConv):
+            result = ConvPopulationKernel(pop.neuron, projections).run(sources, probe)
+        else:
+            result = fxp.LifPopulationKernel(pop.neuron, [s for s, _ in projections]).run(sources, probe)
+        emitted[pop.name] = result[0]
+        out[pop.name] = result
+    return out
+
+
 # ------------------------------------------------------------------------------ the cpu engine
 _JIT = None
 
