@@ -82,8 +82,9 @@ from neurocomp.errors import FrontendError
 from neurocomp.ir import LIF, Dense, Input, Network, Population, Projection
 
 SUPPORTED = ("snn.Leaky, snn.Synaptic, snn.RLeaky (reset_mechanism='zero'; Synaptic/RLeaky with "
-             "reset_delay=False) with nn.Linear, nn.Flatten, nn.Dropout, nn.Identity")
+             "reset_delay=False) with nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity")
 _TRANSPARENT = (nn.Dropout, nn.Identity)
+_LINEAR = (nn.Linear, nn.Conv2d, nn.AvgPool2d)   # weighted layers: chains of them between neurons
 _FLATTEN_FUNCS = None  # filled lazily: torch functions that flatten (batch kept)
 _SAME_FUNCS = None     # torch functions that return their input's values unchanged
 _VALUE_FUNCS = None    # torch functions that turn a tensor into a Python value (control flow)
@@ -109,6 +110,7 @@ class _Src:
     step: Optional[int] = None
     detail: str = ""
     terms: tuple = ()          # sum: its terms; linear: (input provenance,)
+    shape: tuple = ()          # linear: one sample's output shape
 
 
 @dataclass
@@ -270,8 +272,9 @@ def _trace(model: nn.Module, input_shape: tuple, timesteps: int, per_step: bool)
                                              detail="" if i == 0 else f"output {i} (a membrane/current state)"))
                              for i, t in enumerate(out))
             return rec.tag(out, _Src("spike", call.path, call.step))
-        if isinstance(mod, nn.Linear):
-            return rec.tag(out, _Src("linear", call.path, call.step, terms=(call.args[0] if call.args else None,)))
+        if isinstance(mod, _LINEAR):
+            return rec.tag(out, _Src("linear", call.path, call.step, terms=(call.args[0] if call.args else None,),
+                                     shape=tuple(out.shape[1:])))
         if isinstance(mod, (nn.Flatten,) + _TRANSPARENT) and call.args and call.args[0] is not None:
             return rec.tag(out, call.args[0])
         return rec.tag(out, _Src("module", call.path, call.step, detail=type(mod).__name__))
@@ -422,7 +425,12 @@ def _edges(neuron_calls: List[_Call], trace_problem: Optional[str], modules: Dic
     for call in neuron_calls:
         edges = set()
         for term in _terms(call.path, call.args[0] if call.args else None):
-            lin_path, inner = term.module, term.terms[0]
+            chain, inner = [term.module], term.terms[0]
+            while inner is not None and inner.kind == "linear":
+                chain.insert(0, inner.module)
+                inner = inner.terms[0]
+            lin_path = chain[0]
+            chain = tuple(chain)
             if inner is None or inner.kind == "const":
                 continue   # a recurrent source's initial zeros (step 0)
             if inner.kind == "input":
@@ -433,11 +441,11 @@ def _edges(neuron_calls: List[_Call], trace_problem: Optional[str], modules: Dic
                 if inner.step != call.step:
                     raise FrontendError(f"module {lin_path!r}: at step {call.step} it receives input step {inner.step}; "
                                         "each step must take x[step]")
-                edges.add((lin_path, "input", 0))
+                edges.add((chain, "input", 0))
             elif inner.kind == "spike":
                 delay = call.step - inner.step
                 if delay == 0 or (delay == 1 and inner.module == call.path):
-                    edges.add((lin_path, inner.module, delay))
+                    edges.add((chain, inner.module, delay))
                 elif delay == 1:
                     raise FrontendError(
                         f"module {lin_path!r}: carries {inner.module!r}'s spikes of the previous step into "
@@ -478,6 +486,88 @@ def _check_state_args(call: _Call) -> None:
                                 "not this neuron's own state from the previous step")
 
 
+DENSE_LIMIT = 2 ** 25   # weights a dense expansion of a chain of layers may hold
+
+
+def _prefix(mod) -> str:
+    return {nn.Conv2d: "conv", nn.AvgPool2d: "pool"}.get(type(mod), "fc")
+
+
+def _chain_synapse(chain: tuple, modules: dict, src_shape: tuple, dst_shape: tuple, gain: float,
+                   row_scale: np.ndarray) -> tuple:
+    """The synapse a chain of nn.Linear / nn.Conv2d / nn.AvgPool2d modules (source side first) makes, with
+    the source's spike gain and the target's per-neuron row scale folded in -> ``(synapse, bias [n])``.
+
+    One nn.Linear -> Dense; one nn.Conv2d -> the IR's Conv (its bias, per channel, into the LIF bias);
+    one nn.AvgPool2d -> pooling's depthwise Conv; anything else (e.g. Conv2d then AvgPool2d) -> the
+    chain evaluated on unit inputs into one Dense matrix (exact: the chain is linear)."""
+    from neurocomp.ir.synapses import Conv, pooling
+
+    mods = [modules[c] for c in chain]
+    n_dst = int(np.prod(dst_shape))
+    uniform = bool(np.all(row_scale == row_scale[0]))
+    for path, m in zip(chain, mods):
+        w = getattr(m, "weight", None)
+        if w is not None and not torch.all(torch.isfinite(w)):
+            raise FrontendError(f"module {path!r}: weights contain NaN/Inf")
+    if len(mods) == 1 and isinstance(mods[0], nn.Linear):
+        lin = mods[0]
+        w = lin.weight.detach().double().cpu().numpy() * gain * row_scale[:, None]
+        b = lin.bias.detach().double().cpu().numpy() if lin.bias is not None else np.zeros(n_dst)
+        if w.shape != (n_dst, int(np.prod(src_shape))):
+            raise FrontendError(f"module {chain[0]!r}: {lin.in_features}->{lin.out_features} features between "
+                                f"{int(np.prod(src_shape))} and {n_dst} neurons")
+        return Dense(w), b
+    if len(mods) == 1 and isinstance(mods[0], nn.Conv2d) and uniform and len(src_shape) == 3:
+        c = mods[0]
+        if c.padding_mode != "zeros" or isinstance(c.padding, str):
+            raise FrontendError(f"module {chain[0]!r}: nn.Conv2d padding={c.padding!r}, padding_mode="
+                                f"{c.padding_mode!r}; supported: integer zero padding")
+        syn = Conv(c.weight.detach().double().cpu().numpy() * gain * row_scale[0], stride=c.stride,
+                   padding=c.padding, dilation=c.dilation, groups=c.groups)
+        cb = c.bias.detach().double().cpu().numpy() if c.bias is not None else np.zeros(c.out_channels)
+        return syn, np.repeat(cb, n_dst // c.out_channels)
+    if len(mods) == 1 and isinstance(mods[0], nn.AvgPool2d) and uniform and len(src_shape) == 3:
+        m = mods[0]
+        if m.ceil_mode or m.divisor_override is not None or (not m.count_include_pad and m.padding):
+            raise FrontendError(f"module {chain[0]!r}: nn.AvgPool2d with ceil_mode/divisor_override/"
+                                "count_include_pad=False; supported: the plain average")
+        return pooling(src_shape[0], m.kernel_size, m.stride, m.padding, mode="avg",
+                       scale=gain * row_scale[0]), np.zeros(n_dst)
+    n_src = int(np.prod(src_shape))
+    if n_src * n_dst > DENSE_LIMIT:
+        raise FrontendError(f"modules {' -> '.join(chain)}: the chain {n_src} -> {n_dst} is too large to expand "
+                            "into a dense matrix; put a neuron layer between its convolution and pooling")
+
+    def run(x):
+        with torch.no_grad():
+            for path, m in zip(chain, mods):
+                if isinstance(m, nn.Linear):
+                    x = x.reshape(x.shape[0], -1)
+                x = _double_forward(m, x)
+        return x.reshape(x.shape[0], -1)
+
+    zero = run(torch.zeros((1,) + tuple(src_shape), dtype=torch.float64))[0].numpy()
+    m = run(torch.eye(n_src, dtype=torch.float64).reshape((n_src,) + tuple(src_shape))).numpy() - zero[None, :]
+    if m.shape[1] != n_dst:
+        raise FrontendError(f"modules {' -> '.join(chain)}: make {m.shape[1]} values for {n_dst} neurons")
+    return Dense(m.T * gain * row_scale[:, None]), zero
+
+
+def _double_forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``m(x)`` in float64 without touching the user's module."""
+    import torch.nn.functional as F
+    if isinstance(m, nn.Linear):
+        return F.linear(x, m.weight.double(), None if m.bias is None else m.bias.double())
+    if isinstance(m, nn.Conv2d):
+        return F.conv2d(x, m.weight.double(), None if m.bias is None else m.bias.double(), m.stride, m.padding,
+                        m.dilation, m.groups)
+    if isinstance(m, nn.AvgPool2d):
+        return F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+                            m.divisor_override)
+    raise AssertionError(type(m))
+
+
 def trace_to_ir(model: nn.Module, input_shape: tuple, name: str, timesteps: int, encoding) -> tuple:
     """Trace an snnTorch model and map it to the float IR -> ``(Network, details)``."""
     spiking, _ = _neuron_classes()
@@ -492,7 +582,7 @@ def trace_to_ir(model: nn.Module, input_shape: tuple, name: str, timesteps: int,
         raise FrontendError(f"snnTorch model: forward calls no snnTorch neuron; supported: {SUPPORTED}")
     for c in trace.calls:
         mod = c.module
-        if isinstance(mod, spiking) or isinstance(mod, (nn.Linear, nn.Flatten) + _TRANSPARENT):
+        if isinstance(mod, spiking) or isinstance(mod, _LINEAR + (nn.Flatten,) + _TRANSPARENT):
             continue
         if any(a is not None and a.kind != "const" for a in c.args):
             raise FrontendError(f"module {c.path!r}: layer type {type(mod).__name__} cannot be mapped to Loihi; "
@@ -526,15 +616,13 @@ def trace_to_ir(model: nn.Module, input_shape: tuple, name: str, timesteps: int,
             pending.remove(p)
     order = sorted(paths, key=lambda p: (depth[p], paths.index(p)))
 
-    sizes, params = {}, {}
+    sizes, shapes, params = {}, {"input": input_shape}, {}
     for p in order:
-        lin = modules[next(iter(sorted(edges[p])))[0]]
-        sizes[p] = int(lin.out_features)
+        first = next(c for c in neuron_calls if c.path == p)
+        shapes[p] = tuple(int(d) for d in first.arg_values[0].shape[1:])
+        sizes[p] = int(np.prod(shapes[p]))
         params[p] = _neuron_params(p, modules[p], sizes[p])
     in_size = int(np.prod(input_shape))
-
-    def size_of(src):
-        return in_size if src == "input" else sizes[src]
 
     pop_name = {p: (f"lif{p}" if p.isdigit() else p) for p in order}
     pop_name["input"] = "input"
@@ -550,40 +638,33 @@ def trace_to_ir(model: nn.Module, input_shape: tuple, name: str, timesteps: int,
         row_scale = vth / thr              # per-neuron thresholds folded into each neuron's inputs
         bias = np.zeros(n)
         incoming = []
-        for lin_path, src, delay in sorted(edges[p]):
-            lin = modules[lin_path]
-            if lin.in_features != size_of(src) or lin.out_features != n:
-                raise FrontendError(f"module {lin_path!r}: {lin.in_features}->{lin.out_features} features between "
-                                    f"{src!r} ({size_of(src)}) and {p!r} ({n})")
-            w = lin.weight.detach().double().cpu().numpy().copy()
-            if src != "input":
-                w = w * params[src]["gain"]
-            if lin.bias is not None and torch.any(lin.bias != 0):
+        for chain, src, delay in sorted(edges[p]):
+            gain = params[src]["gain"] if src != "input" else 1.0
+            syn, b = _chain_synapse(chain, modules, shapes[src], shapes[p], gain, row_scale)
+            if np.any(b != 0):
                 if du != 1.0:
                     raise FrontendError(
-                        f"module {lin_path!r}: nn.Linear bias feeds the synaptic current of {p!r} (alpha="
-                        f"{prm['alpha']:g}), which Loihi cannot represent; use bias=False (Loihi's bias enters v)")
-                bias += lin.bias.detach().double().cpu().numpy()
-            incoming.append((lin_path, src, w))
+                        f"module {chain[-1]!r}: a bias feeds the synaptic current of {p!r} (alpha={prm['alpha']:g}), "
+                        "which Loihi cannot represent; use bias=False (Loihi's bias enters v)")
+                bias += b
+            incoming.append((chain[-1] if len(chain) == 1 else "+".join(chain), src, syn))
             if src != p:
                 fed.add(src)
         if prm["kind"] == "RLeaky":
             w, b = _recurrent_weight(p, modules[p], n)
-            incoming.append((f"{p}.recurrent", p, w * prm["gain"]))
+            incoming.append((f"{p}.recurrent", p, Dense(w * prm["gain"] * row_scale[:, None])))
             bias += b
-        for lin_path, src, w in incoming:
-            if not np.all(np.isfinite(w)):
-                raise FrontendError(f"module {lin_path!r}: weights contain NaN/Inf")
         names = [lp for lp, _, _ in incoming]
-        for lin_path, src, w in incoming:
-            base = f"fc{lin_path}" if lin_path.isdigit() else lin_path
+        for lin_path, src, syn in incoming:
+            base = f"{_prefix(modules.get(lin_path))}{lin_path}" if lin_path.isdigit() else lin_path
             proj_name = base if names.count(lin_path) == 1 else f"{base}:{pop_name[src]}"
-            projs.append(Projection(proj_name, pop_name[src], pop_name[p], Dense(w * row_scale[:, None])))
-        pops.append(Population(pop_name[p], LIF(n, du=du, dv=dv, vth=vth, bias=bias * row_scale)))
+            projs.append(Projection(proj_name, pop_name[src], pop_name[p], syn))
+        pops.append(Population(pop_name[p], LIF(n, du=du, dv=dv, vth=vth, bias=bias * row_scale), shape=shapes[p]))
         details["layers"].append({"population": pop_name[p], "module": f"snn.{prm['kind']}", "beta": prm["beta"],
                                   "alpha": prm["alpha"], "threshold": float(thr.min()) if thr.min() == thr.max()
                                   else [float(thr.min()), float(thr.max())], "du": du, "dv": dv, "vth": vth,
                                   "reset": "zero", "reset_delay": prm["reset_delay"],
+                                  "shape": list(shapes[p]),
                                   "recurrent": any(s == p for _, s, _ in edges[p]) or prm["kind"] == "RLeaky"})
     sinks = [p for p in order if p not in fed]
     if len(sinks) != 1:
