@@ -62,6 +62,7 @@ class _Group(click.Group):
                 ctx.exit(e.exit_code)
             except KeyboardInterrupt:
                 process.note_interrupt()
+                process.note_handled()
                 process.end_children()
                 name = signal.Signals(process.exit_code() - 128).name if process.exit_code() > 128 else "SIGINT"
                 click.echo(f"interrupted: stopped by {'Ctrl-C' if name == 'SIGINT' else name} "

@@ -37,13 +37,17 @@ from neurocomp.errors import EXIT_INTERRUPTED, ResourceError
 PR_SET_PDEATHSIG = 1
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORCE_EXIT_AFTER = 15.0  # seconds an interrupted command may take to clean up before it is ended
+RETRY_AFTER = 1.0        # seconds before an interrupt that did not reach our clean-up is delivered again
 
 _state = {
     "hooked": False,       # os.register_at_fork done (once per process)
     "active": 0,           # nesting depth of cli_guard
     "main_pid": None,      # the process cli_guard runs in
     "signal": None,        # the first SIGINT/SIGTERM received while active
-    "watchdog": None,      # timer that force-exits an interrupted command stuck in its clean-up
+    "watchdog": None,      # thread that re-delivers a swallowed interrupt, force-exits a stuck clean-up
+    "retry": False,        # the next SIGINT is the watchdog's re-delivery, not the user's second one
+    "handled": False,      # the interrupt reached our clean-up
+    "swallowed": False,    # its KeyboardInterrupt was dropped as unraisable: deliver it again now
 }
 _fork = threading.local()  # before-fork facts the child hook reads
 
@@ -179,6 +183,11 @@ def end_children(timeout: float = 3.0, sig: int = signal.SIGTERM) -> int:
 def _on_signal(signum, frame):
     if os.getpid() != _state["main_pid"]:  # a forked child before its fork hook ran
         return
+    if _state["retry"]:                    # our own re-delivery of the first signal (see _watchdog)
+        _state["retry"] = False
+        if _state["handled"]:
+            return
+        raise KeyboardInterrupt
     if _state["signal"] is not None:       # second signal: stop waiting for anything
         try:
             os.write(2, b"interrupted again: stopping at once\n")
@@ -186,11 +195,49 @@ def _on_signal(signum, frame):
         finally:
             os._exit(128 + signum)
     _state["signal"] = signum
-    watchdog = threading.Timer(FORCE_EXIT_AFTER, _force_exit, args=(signum,))
-    watchdog.daemon = True
+    watchdog = threading.Thread(target=_watchdog, args=(signum,), name="neurocomp-interrupt", daemon=True)
     _state["watchdog"] = watchdog
     watchdog.start()
     raise KeyboardInterrupt
+
+
+def _watchdog(signum: int) -> None:
+    """After the first signal: if its KeyboardInterrupt was swallowed (raised inside an at-fork hook,
+    a ``__del__``, a library's ``except BaseException``) deliver it again, and if the command still
+    has not finished after :data:`FORCE_EXIT_AFTER` seconds, end it."""
+    t0 = time.monotonic()
+    next_retry = t0 + RETRY_AFTER
+    while True:
+        time.sleep(0.05)
+        now = time.monotonic()
+        if now - t0 > FORCE_EXIT_AFTER:
+            _force_exit(signum)
+        if _state["handled"]:
+            continue
+        if _state["swallowed"] or now >= next_retry:
+            _state["swallowed"] = False
+            next_retry = now + RETRY_AFTER
+            _state["retry"] = True
+            try:
+                os.kill(os.getpid(), signum)
+            except OSError:  # pragma: no cover
+                pass
+
+
+def _unraisable(hook):
+    """``sys.unraisablehook`` while guarded: a KeyboardInterrupt raised where Python can only print and
+    drop it (an at-fork hook, a finalizer) is not printed; the watchdog delivers the signal again."""
+    def unraisable(unraisable_info):
+        if _state["signal"] is not None and isinstance(unraisable_info.exc_value, KeyboardInterrupt):
+            _state["swallowed"] = True
+            return
+        hook(unraisable_info)
+    return unraisable
+
+
+def note_handled() -> None:
+    """The interrupt reached code that stops the command (our clean-up): no more re-deliveries."""
+    _state["handled"] = True
 
 
 def _force_exit(signum: int) -> None:
@@ -228,12 +275,14 @@ def cli_guard():
     in_main = threading.current_thread() is threading.main_thread()
     _install_fork_hooks()
     previous = {}
+    previous_hook = None
     if _state["active"] == 0:
-        _state["signal"] = None
-        _state["main_pid"] = os.getpid()
+        _state.update(signal=None, retry=False, handled=False, swallowed=False, main_pid=os.getpid())
         if in_main:
             for sig in HANDLED_SIGNALS:
                 previous[sig] = signal.signal(sig, _on_signal)
+            previous_hook = sys.unraisablehook
+            sys.unraisablehook = _unraisable(previous_hook)
     _state["active"] += 1
     try:
         yield
@@ -241,6 +290,8 @@ def cli_guard():
         _state["active"] -= 1
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if previous_hook is not None:
+            sys.unraisablehook = previous_hook
         # a watchdog (started by a real signal) is left running: the process is on its way out and
         # the watchdog also covers the interpreter's exit handlers
 
@@ -253,6 +304,7 @@ def stop_lava(process) -> None:
         process.stop()
         return
     note_interrupt()
+    note_handled()
     runtime = getattr(process, "runtime", None)
     end_children()
     if runtime is not None:
