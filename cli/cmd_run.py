@@ -17,8 +17,8 @@ from neurocomp.cli.main import cli, progress_bar
                    "float (the float model) or loihi2 (chip, needs lava-loihi).")
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=None,
               help="Run the first N held-out samples (default: all of them).")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for run.json (and spikes.npz with --record).")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for run.json (and spikes.npz with --record); default DIR/run.")
 @click.option("--record", is_flag=True,
               help="Also save every layer's spike trains [samples, timesteps, neurons] to OUT/spikes.npz.")
 @click.option("--no-warmup", is_flag=True,
@@ -36,6 +36,7 @@ def run_cmd(build_dir, target, samples, out, record, no_warmup, quiet):
     from neurocomp.pipeline import run_build
     from neurocomp.report.text import format_run
 
+    out = Path(out) if out is not None else Path(build_dir) / "run"
     bar = None if quiet else progress_bar(target)
     summary, trains = run_build(build_dir, target, samples, record, warmup=not no_warmup, progress=bar)
     # everything is computed before anything is written; each file is replaced atomically

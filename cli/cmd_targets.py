@@ -30,7 +30,7 @@ def _runs_here(name: str) -> str:
 def target_summary(name: str) -> dict:
     """Everything ``neurocomp targets`` shows about one descriptor (merged with what it inherits)."""
     from neurocomp.backends import TARGETS as RUNNABLE_TARGETS
-    from neurocomp.backends import target_names
+    from neurocomp.backends import compile_targets
     from neurocomp.backends.lava_runtime import RUNTIME_TARGETS
     from neurocomp.targets import load_descriptor
 
@@ -39,7 +39,7 @@ def target_summary(name: str) -> dict:
     supports = []
     if name in RUNNABLE_TARGETS:
         supports.append("run")
-    if name in target_names(compile_target=True):
+    if name in compile_targets():
         supports.append("compile")
     if name in RUNTIME_TARGETS:
         supports.append("hil")

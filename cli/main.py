@@ -2,25 +2,76 @@
 
 Commands live one per module in this package (``compile``, ``run``, ``verify``, ``energy``, ``hil``,
 ``targets``); each registers itself on :data:`cli`. User errors (``NeurocompError``) print one line
-and exit 2.
+(at most :data:`~neurocomp.errors.MAX_MESSAGE` characters) and exit 2; running out of memory too.
+Ctrl-C (or SIGTERM) stops Lava and every child process and exits 130 (143) with one line
+(:mod:`neurocomp.process`); ``-q`` silences everything but errors, the libraries' own chatter included.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import warnings
 
 import click
 
-from neurocomp.errors import NeurocompError
+from neurocomp.errors import EXIT_USER_ERROR, NeurocompError, one_line
+
+
+@contextlib.contextmanager
+def _silenced(quiet: bool):
+    """With ``-q``: what libraries print or warn (lava-dl's banner, torch's deprecations, Lava's
+    workers, which inherit these streams) goes nowhere; errors are printed after, by the group."""
+    if not quiet:
+        yield
+        return
+    sink = open(os.devnull, "w")
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = sink
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+        sink.close()
+
+
+class _Command(click.Command):
+    def invoke(self, ctx):
+        with _silenced(bool(ctx.params.get("quiet"))):
+            return super().invoke(ctx)
 
 
 class _Group(click.Group):
+    command_class = _Command
+
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NeurocompError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(e.exit_code)
+        from neurocomp import process
+
+        with process.cli_guard():
+            try:
+                return super().invoke(ctx)
+            except NeurocompError as e:
+                click.echo(one_line(f"error: {e}"), err=True)
+                ctx.exit(e.exit_code)
+            except click.UsageError as e:  # a bad option or argument: one line too, not usage + hint
+                where = f"'{e.ctx.command_path} --help'" if e.ctx is not None else "'--help'"
+                click.echo(one_line(f"error: {e.format_message()} (see {where})"), err=True)
+                ctx.exit(e.exit_code)
+            except KeyboardInterrupt:
+                process.note_interrupt()
+                process.note_handled()
+                process.end_children()
+                name = signal.Signals(process.exit_code() - 128).name if process.exit_code() > 128 else "SIGINT"
+                click.echo(f"interrupted: stopped by {'Ctrl-C' if name == 'SIGINT' else name} "
+                           "(every child process ended, earlier outputs unchanged)", err=True)
+                ctx.exit(process.exit_code())
+            except MemoryError:
+                process.end_children()
+                click.echo("error: out of memory; lower input.timesteps, dataset.holdout or --samples", err=True)
+                ctx.exit(EXIT_USER_ERROR)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,10 +86,14 @@ def cli():
       neurocomp verify  build/mnist_mlp
       neurocomp targets
 
-    Exit codes: 0 ok, 2 bad input (spec, weights, data, target), 1 internal error.
+    Exit codes: 0 ok, 2 bad input (spec, weights, data, target), 1 internal error,
+    130 stopped by Ctrl-C.
     """
-    # Lava prints its own warnings per process; keep the terminal for ours
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    # libraries' deprecation chatter is not for our users (set PYTHONWARNINGS to see it); Lava's
+    # spawned processes read the variable, forked ones inherit the filter
+    if "PYTHONWARNINGS" not in os.environ:
+        os.environ["PYTHONWARNINGS"] = "ignore"
+        warnings.simplefilter("ignore")
 
 
 def progress_bar(desc: str):
@@ -72,7 +127,12 @@ def _register_commands():
 
 
 def main():
-    cli(prog_name="neurocomp")
+    try:
+        cli(prog_name="neurocomp")
+    finally:
+        # on the way out (exit handlers, interpreter shutdown) a late Ctrl-C must not turn a finished
+        # command into a KeyboardInterrupt traceback or change its exit code
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 _register_commands()

@@ -9,23 +9,32 @@ Example::
     dataset: {name: mnist5k, holdout: 1000}
 
 Relative paths are resolved against the YAML file's folder. Unknown keys are errors; every error
-names the file, the key path and what is allowed.
+names the file, the key path and what is allowed. Types are strict (``timesteps: true`` or
+``timesteps: "25"`` are errors, not 1 or 25 steps; an integer is accepted where a number is), NaN and
+Inf are refused, and the YAML document itself is bounded (:data:`MAX_SPEC_BYTES`, nesting depth and
+the number of nodes once aliases are expanded), so a small file cannot expand into a huge document.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from neurocomp.errors import SpecError
+from neurocomp.errors import SpecError, short_repr
 
 SPEC_VERSION = 1
+MAX_SPEC_BYTES = 1 << 20       # a model.yaml is a few hundred bytes; refuse anything past 1 MiB
+MAX_SPEC_NODES = 20_000        # YAML nodes once aliases are expanded (a nested-alias bomb has billions)
+MAX_SPEC_DEPTH = 32            # nesting levels
+# targets a spec's `target:` may name (the default of `compile --target`)
+COMPILE_TARGETS = ("loihi-sim", "cpu", "loihi2")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no bool -> int, str -> int or float -> int coercion; NaN/Inf are not numbers here
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class TorchSource(_Strict):
@@ -124,7 +133,7 @@ class QuantizeSpec(_Strict):
 
 
 class VerifySpec(_Strict):
-    samples: Union[int, Literal["auto"]] = "auto"
+    samples: Union[Annotated[int, Field(ge=1)], Literal["auto"]] = "auto"
     lava_seconds: float = Field(20.0, gt=0, description="'auto': Lava samples that fit in about this time")
 
 
@@ -144,7 +153,7 @@ class LearningSpec(_Strict):
 
 class ModelSpec(_Strict):
     neurocomp: Literal[1]
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
     source: Union[TorchSource, Brian2Source, SnnTorchSource, NirSource, NetxSource] = Field(discriminator="kind")
     input: InputSpec = Field(default_factory=InputSpec)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
@@ -156,6 +165,27 @@ class ModelSpec(_Strict):
     # set by load_spec: the folder relative paths resolve against (not a YAML key)
     base_dir: Path = Field(default=Path("."), exclude=True)
     path: Path = Field(default=Path("model.yaml"), exclude=True)
+
+    @field_validator("neurocomp", mode="before")
+    @classmethod
+    def _version_is_an_int(cls, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"spec version must be the integer {SPEC_VERSION}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_not_a_path(cls, v: str) -> str:
+        if set(v) == {"."}:
+            raise ValueError("must not be '.' or '..' (the name becomes the build folder build/NAME)")
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, v: str) -> str:
+        if v not in COMPILE_TARGETS:
+            raise ValueError(f"allowed: {', '.join(repr(t) for t in COMPILE_TARGETS)}")
+        return v
 
     def resolve(self, p: str) -> Path:
         q = Path(p).expanduser()
@@ -174,10 +204,30 @@ def _loc(loc) -> str:
     return "".join(parts)
 
 
+# pydantic's names for the members of a union (in an error's loc), not user keys
+_UNION_MEMBER = ("int", "float", "str", "bool", "list", "dict", "none", "constrained-int", "constrained-float",
+                 "constrained-str", "literal[", "function-", "lax-", "json-", "is-instance[", "nullable[")
+
+
+def _user_loc(loc) -> tuple:
+    return tuple(item for item in loc if not (isinstance(item, str) and item.startswith(_UNION_MEMBER)))
+
+
+def _should(msg: str) -> str:
+    msg = msg.removeprefix("Value error, ").removeprefix("Input should be ")
+    return msg.replace("a valid dictionary or instance of ", "a mapping (").rstrip() + (
+        ")" if "a valid dictionary or instance of " in msg else "")
+
+
 def _first_error(err: ValidationError) -> tuple[str, str]:
-    e = err.errors()[0]
-    key = _loc(e["loc"])
+    errors = err.errors()
+    e = errors[0]
+    key = _loc(_user_loc(e["loc"]))
     kind = e["type"]
+    union = [x for x in errors if _user_loc(x["loc"]) == _user_loc(e["loc"])]
+    if len(union) > 1 and kind not in ("extra_forbidden", "missing"):  # a value fitting no member of a union
+        return key, f"must be {' or '.join(dict.fromkeys(_should(x['msg']) for x in union))} " \
+                    f"(got {short_repr(e.get('input'))})"
     if kind == "extra_forbidden":
         return key, "unknown key"
     if kind == "missing":
@@ -189,33 +239,149 @@ def _first_error(err: ValidationError) -> tuple[str, str]:
         ctx = e.get("ctx", {})
         allowed = ctx.get("expected") or ctx.get("expected_tags")
         if key == "neurocomp" or key.endswith("neurocomp"):
-            return key, f"spec version must be {SPEC_VERSION} (got {e.get('input')!r})"
-        return key, f"got {e.get('input')!r}, allowed: {allowed}"
-    msg = e["msg"].removeprefix("Value error, ")
-    return key, f"{msg} (got {e.get('input')!r})"
+            return key, f"spec version must be {SPEC_VERSION} (got {short_repr(e.get('input'))})"
+        return key, f"got {short_repr(e.get('input'))}, allowed: {allowed}"
+    if key == "neurocomp" and kind == "value_error":
+        return key, f"spec version must be {SPEC_VERSION} (got {short_repr(e.get('input'))})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return key, f"must be a mapping of keys (got {short_repr(e.get('input'))})"
+    msg = e["msg"].removeprefix("Value error, ").replace("Input should be ", "must be ")
+    return key, f"{msg} (got {short_repr(e.get('input'))})"
+
+
+class _YamlTooBig(Exception):
+    pass
+
+
+def _check_nodes(node, path: str, depth: int, memo: dict, visiting: set) -> tuple:
+    """(nodes, height) of ``node`` with aliases expanded; refuses cycles, depth, size, duplicate keys."""
+    from yaml.nodes import MappingNode, SequenceNode
+    key = id(node)
+    if key in memo:
+        size, height = memo[key]
+        if depth + height > MAX_SPEC_DEPTH:
+            raise _YamlTooBig(path, f"nested more than {MAX_SPEC_DEPTH} levels deep")
+        return memo[key]
+    if key in visiting:
+        raise _YamlTooBig(path, "a YAML alias refers to itself (recursive document)")
+    if depth > MAX_SPEC_DEPTH:
+        raise _YamlTooBig(path, f"nested more than {MAX_SPEC_DEPTH} levels deep")
+    visiting.add(key)
+    size, height = 1, 0
+    if isinstance(node, SequenceNode):
+        for i, child in enumerate(node.value):
+            n, h = _check_nodes(child, f"{path}[{i}]", depth + 1, memo, visiting)
+            size, height = size + n, max(height, h + 1)
+            if size > MAX_SPEC_NODES:
+                break
+    elif isinstance(node, MappingNode):
+        seen = set()
+        for k, v in node.value:
+            label = k.value if isinstance(k.value, str) else "?"
+            sub = f"{path}.{label}" if path else label
+            if k.tag != "tag:yaml.org,2002:merge" and isinstance(k.value, str):
+                if (k.tag, k.value) in seen:
+                    raise _YamlTooBig(sub, "key appears twice in one mapping")
+                seen.add((k.tag, k.value))
+            for child in (k, v):
+                n, h = _check_nodes(child, sub, depth + 1, memo, visiting)
+                size, height = size + n, max(height, h + 1)
+            if size > MAX_SPEC_NODES:
+                break
+    visiting.discard(key)
+    if size > MAX_SPEC_NODES:
+        raise _YamlTooBig(path, f"the YAML document expands to more than {MAX_SPEC_NODES} nodes "
+                                f"(nested aliases?); a model.yaml is a few dozen")
+    memo[key] = (size, height)
+    return size, height
+
+
+def _read_yaml(path: Path):
+    """The document in ``path``, bounded (bytes, expanded nodes, depth) before it is constructed."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(path, "", f"{size} bytes; a model.yaml must be under {MAX_SPEC_BYTES} bytes")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SpecError(path, "", f"cannot read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(path, "", f"not UTF-8 text (byte {e.start})") from None
+    depth = 0
+    try:  # events first (flat, no recursion): refuse a deeply nested document before composing it
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_SPEC_DEPTH:
+                    raise SpecError(path, "", f"nested more than {MAX_SPEC_DEPTH} levels deep")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # reported with its line below
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, "", 0, {}, set())
+        return loader.construct_document(node)
+    except _YamlTooBig as e:
+        raise SpecError(path, e.args[0], e.args[1]) from None
+    except RecursionError:
+        raise SpecError(path, "", "nested too deeply to read") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError(path, where, f"not valid YAML: {short_repr(problem, 120).strip(chr(39))}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_keys(value, path: str = "") -> None:
+    """Every mapping key is a string and no string holds a NUL (it could not name a file)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                where = f"{path}.{k}" if path else str(k)
+                where = where if len(where) <= 60 else where[:57] + "..."
+                raise SpecError("", where, f"key {short_repr(k)} is {type(k).__name__}, keys must be strings "
+                                           f"(quote it)")
+            _check_keys(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_keys(v, f"{path}[{i}]")
+    elif isinstance(value, str) and "\x00" in value:
+        raise SpecError("", path, "contains a NUL character")
 
 
 def load_spec(path) -> ModelSpec:
     """Read and validate a model.yaml; raise :class:`SpecError` naming file and key on any problem."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(path, "", "is a directory; give the model.yaml file")
     if not path.is_file():
         raise SpecError(path, "", "file not found")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise SpecError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
+    doc = _read_yaml(path)
     if not isinstance(doc, dict):
         raise SpecError(path, "", "must be a YAML mapping with keys neurocomp, name, source, ...")
     try:
-        spec = ModelSpec(**doc, base_dir=path.resolve().parent, path=path)
+        _check_keys(doc)
+    except SpecError as e:
+        raise SpecError(path, e.key, e.message) from None
+    if "base_dir" in doc or "path" in doc:  # set by us below, not YAML keys
+        raise SpecError(path, "base_dir" if "base_dir" in doc else "path", "unknown key")
+    try:
+        spec = ModelSpec.model_validate({**doc, "base_dir": path.resolve().parent, "path": path})
     except ValidationError as e:
         key, msg = _first_error(e)
         raise SpecError(path, key, msg) from None
-    except TypeError as e:  # e.g. a YAML key that is not a string
-        raise SpecError(path, "", str(e)) from None
-    _check_files(spec)
+    try:
+        _check_files(spec)
+    except (OSError, ValueError, RuntimeError) as e:  # a path the OS cannot even look up
+        raise SpecError(path, "", f"cannot check the files it names: {short_repr(str(e), 120)}") from None
     return spec
 
 
@@ -248,6 +414,30 @@ def _check_files(spec: ModelSpec) -> None:
     if not ds.endswith(".npz") and ds not in ("mnist5k", "digits"):
         raise SpecError(spec.path, "dataset.name", f"got {ds!r}, allowed: 'mnist5k', 'digits' or a path to .npz")
 
+
+
+def spec_files(spec: ModelSpec) -> list:
+    """The user's files a spec names — model.yaml itself, the source's files (factory file, weights,
+    script, graph, ...) and an ``.npz`` dataset — which no build may ever replace (:mod:`neurocomp.io`)."""
+    out = [Path(spec.path)]
+    values = [v for k, v in spec.source.model_dump().items()
+              if isinstance(v, str) and k not in ("kind", "function", "output") and ("." in v or "/" in v)]
+    values.append(spec.dataset.name)
+    for value in values:
+        for candidate in {value, value.split(":", 1)[0]}:
+            try:
+                q = spec.resolve(candidate)
+                if q.exists():
+                    out.append(q)
+            except (OSError, ValueError, RuntimeError):
+                continue
+    return out
+
+
+def dataset_where(spec: ModelSpec) -> str:
+    """How error lines name the spec's dataset: the ``.npz`` file itself, else ``model.yaml: dataset NAME``."""
+    name = spec.dataset.name
+    return str(spec.resolve(name)) if name.endswith(".npz") else f"{spec.path}: dataset {name}"
 
 
 def input_encoding(spec: ModelSpec):

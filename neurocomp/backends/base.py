@@ -35,7 +35,6 @@ class Capabilities:
     state_probes: bool = False
     reference: bool = False
     bit_exact: bool = False
-    compile_target: bool = False   # `neurocomp compile --target` may name it
     hardware: bool = False         # a chip: its design rules (core limits) are errors, not warnings
 
     def supports(self, schedule: Schedule) -> bool:

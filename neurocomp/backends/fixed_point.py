@@ -61,17 +61,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from neurocomp.ir import LoihiDense, LoihiLIF
-
-UV_BITS = 24
-MAX_UV = 2 ** (UV_BITS - 1)
-DECAY_SHIFT = 12
-DECAY_UNITY = 2 ** DECAY_SHIFT
-VTH_SHIFT = 6
-ACT_SHIFT = 6
-DS_OFFSET = 1  # Loihi's 1-bit current-decay offset: du=4095 means "forget everything"
-DM_OFFSET = 0
-
-MIXED, EXCITATORY, INHIBITORY = 1, 2, 3
+from neurocomp.ir.loihi import (ACT_SHIFT, DECAY_SHIFT, DECAY_UNITY, DM_OFFSET, DS_OFFSET, EXCITATORY,  # noqa: F401
+                                INHIBITORY, MAX_UV, MIXED, UV_BITS, VTH_SHIFT, effective_bias, effective_weights)
 
 FLOAT32_EXACT = 2 ** 24   # every integer of magnitude <= 2**24 is a float32
 FLOAT64_EXACT = 2 ** 53   # ... <= 2**53 a float64
@@ -88,28 +79,9 @@ def wrap_int32(x: np.ndarray) -> np.ndarray:
     return x - 2.0 ** 32 * np.floor((x + 2.0 ** 31) / 2.0 ** 32)
 
 
-def effective_weights(dense: LoihiDense) -> np.ndarray:
-    """The integer weights Lava's bit-accurate Dense actually multiplies with (int64)."""
-    w = dense.weight.astype(np.int64)
-    mixed = int(dense.sign_mode == MIXED)
-    inhibitory = dense.sign_mode == INHIBITORY
-    if inhibitory:
-        w = -w
-    w = np.clip(w, -(2 ** 8) * mixed, 2 ** 8 - 1)
-    drop = 8 - dense.num_weight_bits + mixed
-    w = (w >> drop) << drop
-    return -w if inhibitory else w
-
-
 def shift_activation(a: np.ndarray, weight_exp: int) -> np.ndarray:
     """``a << weight_exp`` or the floor shift ``a >> -weight_exp`` on integer arrays."""
     return np.left_shift(a, weight_exp) if weight_exp > 0 else np.right_shift(a, -weight_exp)
-
-
-def effective_bias(neuron: LoihiLIF) -> np.ndarray:
-    b = neuron.bias_mant.astype(np.int64)
-    e = neuron.bias_exp
-    return np.left_shift(b, e) if e >= 0 else np.right_shift(b, -e)
 
 
 def accumulation_bound(dense: LoihiDense) -> int:

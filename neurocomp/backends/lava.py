@@ -210,7 +210,8 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = No
             probed.setdefault(name, {})[var] = np.asarray(mon.get_data()[name][var]).astype(np.int64)
         weights = {name: np.rint(conn.weights.get()).astype(np.int64) for name, conn in procs.plastic.items()}
     finally:
-        source.stop()
+        from neurocomp.process import stop_lava
+        stop_lava(source)  # after Ctrl-C: end the workers, not Lava's stop protocol
 
     def windows(name, x):
         if schedule.is_batched:
@@ -243,8 +244,7 @@ class LoihiSimBackend(Backend):
 
     name = "loihi-sim"
     description = "real Lava processes on Lava's CPU runtime, Loihi2SimCfg(select_tag='fixed_pt')"
-    capabilities = Capabilities(network="fixed", learning=True, state_probes=True, bit_exact=True,
-                                compile_target=True)
+    capabilities = Capabilities(network="fixed", learning=True, state_probes=True, bit_exact=True)
 
     def run(self, net, spikes, schedule, *, record=False, probe=False, learn=False, teacher=None,
             progress=None, source=None) -> Result:

@@ -178,7 +178,8 @@ class NetworkRuntime:
         """Stop Lava's runtime. Samples still in flight are dropped: :meth:`flush` first to keep them."""
         if self._started:
             self._started = False
-            self.injector.stop()
+            from neurocomp.process import stop_lava
+            stop_lava(self.injector)  # after Ctrl-C: end the workers, not Lava's stop protocol
 
     def __enter__(self) -> "NetworkRuntime":
         return self.open()

@@ -73,7 +73,7 @@ class Loihi2Backend(Backend):
 
     name = "loihi2"
     description = "the same Lava process graph with Loihi2HwCfg on a Loihi 2 chip (needs Intel's lava-loihi)"
-    capabilities = Capabilities(network="fixed", learning=False, bit_exact=True, compile_target=True, hardware=True)
+    capabilities = Capabilities(network="fixed", learning=False, bit_exact=True, hardware=True)
 
     def unavailable(self) -> Optional[str]:
         return None if loihi2_available() else MISSING

@@ -29,8 +29,7 @@ class _Simulator(Backend):
 class CpuBackend(_Simulator):
     name = "cpu"
     description = "neurocomp's simulator of Lava's bit-accurate fixed point (batched numba kernel; stream stepper)"
-    capabilities = Capabilities(network="fixed", learning=True, state_probes=True, bit_exact=True,
-                                compile_target=True)
+    capabilities = Capabilities(network="fixed", learning=True, state_probes=True, bit_exact=True)
 
 
 class FloatBackend(_Simulator):

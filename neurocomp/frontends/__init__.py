@@ -20,6 +20,9 @@ FRONTENDS = {
     "torch": "neurocomp.frontends.torch",
     "slayer": "neurocomp.frontends.torch",     # slayer blocks are nn.Modules: the torch walker maps them
     "brian2": "neurocomp.frontends.brian2",
+    "snntorch": "neurocomp.frontends.snntorch",
+    "nir": "neurocomp.frontends.nir",
+    "netx": "neurocomp.frontends.netx",
 }
 
 

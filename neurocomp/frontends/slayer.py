@@ -1,9 +1,21 @@
-"""lava-dl slayer front end: ``slayer.block.cuba.Dense`` blocks -> float IR (LIF + Dense).
+"""lava-dl slayer front end: ``slayer.block.cuba`` Dense / Conv / Pool / Flatten blocks -> float IR.
 
 The torch front end (:mod:`neurocomp.frontends.torch`) walks an ``nn.Module`` and hands every lava-dl
 slayer module it meets to :func:`block_to_ir`. A ``slayer.block.cuba.Dense`` becomes one Dense
-projection into one LIF population; every other slayer module is refused with its module path and
-the option that stops it (convolution, pooling, recurrence, axonal delays, graded spikes, ...).
+projection into one LIF population, a ``cuba.Conv`` one Conv projection into a ``(C, H, W)`` LIF
+population, a ``cuba.Pool`` a pooling projection (a depthwise Conv with slayer's fixed pooling weight,
+stride = kernel) into its own LIF population (slayer's pool blocks have neurons, as on Loihi), and a
+``cuba.Flatten`` nothing (the next Dense reads the map C-major, as slayer's reshape does). Every other
+slayer module is refused with its module path and the option that stops it (recurrence, axonal
+delays, graded spikes, transposed convolution, ...).
+
+slayer's conv and pool synapses are ``Conv3d`` layers over ``NCHWT`` with a ``(kH, kW, 1)`` kernel:
+per time step exactly torch's ``conv2d``, so weight ``[..., 0]``, the first two entries of stride,
+padding and dilation, and ``groups`` are the IR Conv. Its ``Pool`` synapse convolves one shared
+kernel over the channel and height axes merged (``C*H``) after zero-padding the bottom/right by
+``H % kH`` / ``W % kW`` rows/columns: that is per-channel pooling only with stride = kernel, no
+padding, no dilation and sides divisible by the kernel, which is what the front end accepts (netx
+cannot read pool layers at all).
 
 What slayer computes (lava-dl 0.6, ``slayer/neuron/cuba.py`` + ``neuron/dynamics/leaky_integrator.py``)
 ------------------------------------------------------------------------------------------------
@@ -71,22 +83,20 @@ import numpy as np
 
 from neurocomp.errors import FrontendError
 from neurocomp.ir import LIF, Dense, Population, Projection
+from neurocomp.ir.synapses import Conv
 
 _SLAYER = "lava.lib.dl.slayer."
 _DECAY_UNITY = 4096  # slayer's p_scale: decays are stored multiplied by it
 
 # why a slayer block cannot be mapped, by class name (neurocomp maps cuba.Dense only)
 _UNSUPPORTED_BLOCKS = {
-    "Conv": "convolution (conv blocks)",
     "ConvT": "transposed convolution",
-    "Pool": "pooling",
     "Unpool": "unpooling",
     "Average": "population averaging",
     "Recurrent": "recurrent connections",
     "KWTA": "recurrent k-winner-take-all connections",
     "Affine": "a non-spiking (voltage) output layer",
     "Input": "an input neuron layer (feed spikes straight into the first Dense block)",
-    "Flatten": "a reshaping block (give the network flat [batch, features, time] input)",
     "TimeDecimation": "time decimation",
 }
 
@@ -104,7 +114,7 @@ def _kind(mod) -> str:
 
 def _refuse(path: str, mod, option: str):
     raise FrontendError(f"module {path!r}: {_kind(mod)}: {option} is not supported; "
-                        "neurocomp maps slayer.block.cuba.Dense blocks (CUBA LIF, dense weights)")
+                        "neurocomp maps slayer.block.cuba Dense, Conv, Pool and Flatten blocks (CUBA LIF)")
 
 
 def _layer_name(path: str) -> str:
@@ -126,8 +136,9 @@ def _block_weight(block):
     for hook in synapse._forward_pre_hooks.values():
         if isinstance(hook, WeightNorm) and hook.name == "weight":
             return hook.compute_weight(synapse)
-    if block.mask is not None:
-        return synapse.weight * block.mask.to(synapse.weight.dtype)
+    mask = getattr(block, "mask", None)
+    if mask is not None:
+        return synapse.weight * mask.to(synapse.weight.dtype)
     return synapse.weight
 
 
@@ -137,7 +148,7 @@ def _decay(param) -> float:
     return float(np.rint(np.clip(float(param.detach().cpu().double().ravel()[0]), 0, _DECAY_UNITY))) / _DECAY_UNITY
 
 
-def _bias(path: str, block, neuron, size: int) -> np.ndarray:
+def _bias(path: str, block, neuron, size: int, channels=None) -> np.ndarray:
     """A neuron's constant input in IR units: slayer's MeanOnlyBatchNorm subtracts its quantised
     running mean from the current fed to the voltage every step — Lava's LIF ``bias``."""
     norm = getattr(neuron, "norm", None)
@@ -147,26 +158,16 @@ def _bias(path: str, block, neuron, size: int) -> np.ndarray:
     if type(norm) is not MeanOnlyBatchNorm:
         _refuse(path, block, f"neuron norm {type(norm).__name__} (only MeanOnlyBatchNorm maps to a bias)")
     mean = norm.running_mean.detach().cpu()
-    bias = -(norm.pre_hook_fx(mean).double().numpy() * neuron.w_scale)
+    bias = -(norm.pre_hook_fx(mean).double().numpy() * neuron.w_scale).ravel()
+    if channels is not None and bias.size == channels and size != channels:
+        bias = np.repeat(bias, size // channels)         # one mean per conv channel, C-major neurons
     if bias.size not in (1, size):
         raise FrontendError(f"module {path!r}: norm.running_mean has {bias.size} values, block has {size} neurons")
     return np.broadcast_to(bias, (size,)).copy()
 
 
-def block_to_ir(path: str, block, prev: str, prev_size: int):
-    """Map one slayer block at module path ``path``, fed by population ``prev`` of ``prev_size``
-    neurons, to ``(Population, Projection)`` in the float IR (units: see the module docstring)."""
-    from lava.lib.dl.slayer.block import cuba
-
-    if not type(block).__module__.startswith(_SLAYER + "block."):
-        _refuse(path, block, "a bare slayer neuron/synapse module outside a block "
-                "(wrap it in slayer.block.cuba.Dense)")
-    if not isinstance(block, cuba.Dense):
-        family = type(block).__module__.rsplit(".", 1)[-1]
-        if family != "cuba":
-            _refuse(path, block, f"the {family!r} neuron model (only CUBA LIF maps onto Loihi's LIF)")
-        _refuse(path, block, _UNSUPPORTED_BLOCKS.get(type(block).__name__, "this block type"))
-    neuron, synapse = block.neuron, block.synapse
+def _neuron_checks(path: str, block):
+    neuron = block.neuron
     if block.delay is not None:
         _refuse(path, block, "delay=True (learnable axonal delays)")
     if neuron.graded_spike:
@@ -177,30 +178,87 @@ def block_to_ir(path: str, block, prev: str, prev_size: int):
     if not neuron.shared_param:
         # slayer draws per-neuron decays at the first forward; the IR has one du/dv per population
         _refuse(path, block, "shared_param=False (per-neuron decays)")
-    if getattr(synapse, "complex", False):
+    if getattr(block.synapse, "complex", False):
         _refuse(path, block, "a complex synapse")
 
-    w = _block_weight(block)
-    n_out = int(w.shape[0])
-    if synapse.pre_hook_fx is not None:
-        w = synapse.pre_hook_fx(w)  # slayer's 8-bit quantisation, in units of 1/w_scale
-    weight = w.detach().cpu().double().numpy().reshape(n_out, -1) * neuron.w_scale
-    if weight.shape[1] != prev_size:
-        raise FrontendError(f"module {path!r}: block takes {weight.shape[1]} inputs, "
-                            f"previous layer {prev!r} has {prev_size}")
-    if not np.all(np.isfinite(weight)):
-        raise FrontendError(f"module {path!r}: weights contain NaN/Inf")
 
+def _lif(path: str, block, size: int, channels=None) -> LIF:
+    neuron = block.neuron
     vth = float(neuron.v_th_mant)  # threshold * w_scale; slayer stores threshold in 1/w_scale steps
     if not vth > 0:
         _refuse(path, block, f"threshold {neuron.threshold} (must be at least 1/{neuron.w_scale})")
-    du = _decay(neuron.current_decay)
-    dv = _decay(neuron.voltage_decay)
-    bias = _bias(path, block, neuron, n_out)
+    bias = _bias(path, block, neuron, size, channels)
     if not np.all(np.isfinite(bias)):
         raise FrontendError(f"module {path!r}: norm.running_mean contains NaN/Inf")
+    return LIF(size, du=_decay(neuron.current_decay), dv=_decay(neuron.voltage_decay), vth=vth, bias=bias)
 
+
+def _weight(path: str, block) -> np.ndarray:
+    """The synapse weight as the block's forward applies it (pre_hook_fx), in netx's integer units."""
+    w = _block_weight(block)
+    if block.synapse.pre_hook_fx is not None:
+        w = block.synapse.pre_hook_fx(w)  # slayer's 8-bit quantisation, in units of 1/w_scale
+    weight = w.detach().cpu().double().numpy() * block.neuron.w_scale
+    if not np.all(np.isfinite(weight)):
+        raise FrontendError(f"module {path!r}: weights contain NaN/Inf")
+    return weight
+
+
+def block_to_ir(path: str, block, prev: str, prev_size: int, prev_shape: tuple = None):
+    """Map one slayer block at module path ``path``, fed by population ``prev`` of ``prev_size``
+    neurons (shape ``prev_shape``, default flat), to ``(Population, Projection)`` in the float IR
+    (units: see the module docstring); ``(None, None)`` for a Flatten block."""
+    from lava.lib.dl.slayer.block import cuba
+
+    prev_shape = tuple(prev_shape) if prev_shape is not None else (int(prev_size),)
+    if not type(block).__module__.startswith(_SLAYER + "block."):
+        _refuse(path, block, "a bare slayer neuron/synapse module outside a block "
+                "(wrap it in slayer.block.cuba.Dense)")
+    if isinstance(block, cuba.Flatten):
+        if len(prev_shape) != 3:
+            _refuse(path, block, f"a reshaping block on an input that is already flat {prev_shape}")
+        return None, None
+    if not isinstance(block, (cuba.Dense, cuba.Conv, cuba.Pool)):
+        family = type(block).__module__.rsplit(".", 1)[-1]
+        if family != "cuba":
+            _refuse(path, block, f"the {family!r} neuron model (only CUBA LIF maps onto Loihi's LIF)")
+        _refuse(path, block, _UNSUPPORTED_BLOCKS.get(type(block).__name__, "this block type"))
+    _neuron_checks(path, block)
     name = _layer_name(path)
-    pop = Population(name, LIF(n_out, du=du, dv=dv, vth=vth, bias=bias))
-    proj = Projection(f"{name}.synapse", prev, name, Dense(weight))
-    return pop, proj
+    if isinstance(block, cuba.Dense):
+        if len(prev_shape) != 1:
+            _refuse(path, block, f"a Dense block on a {prev_shape} map (put slayer.block.cuba.Flatten before it)")
+        weight = _weight(path, block)
+        weight = weight.reshape(int(weight.shape[0]), -1)
+        if weight.shape[1] != prev_size:
+            raise FrontendError(f"module {path!r}: block takes {weight.shape[1]} inputs, "
+                                f"previous layer {prev!r} has {prev_size}")
+        pop = Population(name, _lif(path, block, int(weight.shape[0])))
+        return pop, Projection(f"{name}.synapse", prev, name, Dense(weight))
+    what = "convolution" if isinstance(block, cuba.Conv) else "pooling"
+    if len(prev_shape) != 3:
+        _refuse(path, block, f"{what} needs a (C, H, W) input; the previous layer is flat {prev_shape}")
+    syn = block.synapse
+    stride, padding, dilation = (tuple(int(x) for x in getattr(syn, k)[:2]) for k in ("stride", "padding", "dilation"))
+    weight = _weight(path, block)[..., 0]
+    if isinstance(block, cuba.Conv):
+        conv = Conv(weight, stride, padding, dilation, int(syn.groups))
+    else:
+        kernel = tuple(int(k) for k in weight.shape[2:])
+        quirks = [f"{k}={v}" for k, v, ok in (("stride", stride, stride == kernel), ("padding", padding, padding == (0, 0)),
+                                                  ("dilation", dilation, dilation == (1, 1))) if not ok]
+        quirks += [f"input {axis}={n} not divisible by the kernel {k}" for axis, n, k in
+                   zip("HW", prev_shape[1:], kernel) if n % k]
+        if quirks:
+            _refuse(path, block, f"pooling with {', '.join(quirks)} (slayer's Pool pools over the channel and height "
+                    "axes merged and pads only the bottom/right; it equals per-channel pooling only with stride = "
+                    "kernel, no padding or dilation, and sides divisible by the kernel)")
+        c = prev_shape[0]
+        conv = Conv(np.repeat(weight.reshape(1, 1, *kernel), c, axis=0), stride, groups=c)
+    try:
+        out_shape = conv.output_shape(prev_shape)
+    except ValueError as e:
+        raise FrontendError(f"module {path!r}: {e}") from None
+    size = int(np.prod(out_shape))
+    pop = Population(name, _lif(path, block, size, channels=out_shape[0]), shape=out_shape)
+    return pop, Projection(f"{name}.synapse", prev, name, conv)

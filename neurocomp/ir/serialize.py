@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocomp.errors import BuildError, one_line
 from neurocomp.ir.encodings import LatencyEncoding, RateEncoding
 from neurocomp.ir.graph import Input, Network, Population, Projection
 from neurocomp.ir.neurons import LIF, LoihiLIF
@@ -37,14 +38,68 @@ def _node_to_json(node, arrays: dict, prefix: str) -> dict:
     return out
 
 
-def _node_from_json(d: dict, arrays) -> object:
-    cls = NODE_TYPES[d["type"]]
+class NetworkFileError(BuildError, ValueError):
+    """A network file that is missing, unreadable, truncated, corrupted or malformed (names the file)."""
+
+
+class _Malformed(Exception):
+    """Internal: what is wrong and where inside the structure (wrapped with the file name)."""
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _get(d, key: str, types, where: str, optional: bool = False):
+    if not isinstance(d, dict):
+        raise _Malformed(f"{where}: expected an object, got {type(d).__name__}")
+    if key not in d or (optional and d[key] is None):
+        if optional:
+            return None
+        raise _Malformed(f"{where}: missing {key!r}")
+    value = d[key]
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise _Malformed(f"{where}.{key}: expected {' or '.join(t.__name__ for t in types)}, "
+                         f"got {type(value).__name__}")
+    return value
+
+
+def _node_from_json(d: dict, arrays, where: str = "node") -> object:
+    kind = _get(d, "type", str, where)
+    cls = NODE_TYPES.get(kind)
+    if cls is None:
+        raise _Malformed(f"{where}: unknown node type {kind!r} (known: {', '.join(sorted(NODE_TYPES))})")
+    known = {f.name for f in fields(cls)}
     kw = {}
     for k, v in d.items():
         if k == "type":
             continue
-        kw[k] = np.asarray(arrays[v["array"]]) if isinstance(v, dict) and "array" in v else v
-    return cls(**kw)
+        if k not in known:
+            raise _Malformed(f"{where} ({kind}): unknown field {k!r}")
+        if isinstance(v, dict) and "array" in v:
+            key = v["array"]
+            if not isinstance(key, str) or key not in arrays:
+                raise _Malformed(f"{where} ({kind}).{k}: array {key!r} is missing from the file")
+            arr = np.asarray(arrays[key])
+            if arr.dtype.kind not in "biuf":
+                raise _Malformed(f"{where} ({kind}).{k}: array {key!r} holds {arr.dtype}, expected numbers")
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                raise _Malformed(f"{where} ({kind}).{k}: array {key!r} holds NaN/Inf")
+            kw[k] = arr
+        else:
+            kw[k] = v
+    size = kw.get("size")
+    if isinstance(size, int) and not isinstance(size, bool):  # per-neuron arrays hold one value per neuron
+        for k, v in kw.items():
+            if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape != (size,):
+                raise _Malformed(f"{where} ({kind}).{k}: array {d[k]['array']!r} has shape {v.shape}, "
+                                 f"expected ({size},)")
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as e:
+        raise _Malformed(f"{where} ({kind}): {_first_line(e)}") from None
 
 
 def network_to_bytes(net: Network) -> bytes:
@@ -76,21 +131,78 @@ def save_network(net: Network, path) -> None:
     atomic_write_bytes(Path(path), network_to_bytes(net))
 
 
+def _read_arrays(path: Path) -> dict:
+    """Every entry of the ``.npz`` (read in full, so a truncated or bit-flipped member fails here)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise NetworkFileError(f"{path}: missing; compile the build again") from None
+    except OSError as e:
+        raise NetworkFileError(f"{path}: cannot read ({e.strerror})") from None
+    if not path.is_file():
+        raise NetworkFileError(f"{path}: not a file")
+    if size == 0:
+        raise NetworkFileError(f"{path}: empty file (0 bytes); compile the build again")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = list(z.files)
+            if "__network__" not in names:
+                raise NetworkFileError(f"{path}: no '__network__' entry; not a neurocomp network file")
+            return {k: z[k] for k in names}
+    except NetworkFileError:
+        raise
+    except Exception as e:  # zipfile, zlib, numpy's format reader and OSError all have their own kinds
+        raise NetworkFileError(f"{path}: unreadable, truncated or corrupted ({type(e).__name__}: "
+                               f"{_first_line(e)[:120]}); compile the build again") from None
+
+
+def _network_from_doc(doc: dict, arrays: dict) -> Network:
+    inp = _get(doc, "input", dict, "network")
+    pops = _get(doc, "populations", list, "network")
+    projs = _get(doc, "projections", list, "network")
+    timesteps = _get(doc, "timesteps", int, "network")
+    if timesteps < 1:
+        raise _Malformed(f"network.timesteps: {timesteps}, must be >= 1")
+    input_layer = Input(_get(inp, "name", str, "input"), _get(inp, "size", int, "input"),
+                        _node_from_json(_get(inp, "encoding", dict, "input"), arrays, "input.encoding"),
+                        shape=_get(inp, "shape", list, "input", optional=True))
+    populations = []
+    for i, p in enumerate(pops):
+        name = _get(p, "name", str, f"populations[{i}]")
+        populations.append(Population(name, _node_from_json(_get(p, "neuron", dict, f"population {name!r}"),
+                                                            arrays, f"population {name!r}"),
+                                      shape=_get(p, "shape", list, f"population {name!r}", optional=True)))
+    projections = []
+    for i, p in enumerate(projs):
+        name = _get(p, "name", str, f"projections[{i}]")
+        where = f"projection {name!r}"
+        plast = _get(p, "plasticity", dict, where, optional=True)
+        projections.append(Projection(name, _get(p, "source", str, where), _get(p, "target", str, where),
+                                      _node_from_json(_get(p, "synapse", dict, where), arrays, f"{where} synapse"),
+                                      _node_from_json(plast, arrays, f"{where} plasticity") if plast else None))
+    return Network(name=_get(doc, "name", str, "network"), input=input_layer, populations=populations,
+                   projections=projections, output=_get(doc, "output", str, "network"), timesteps=timesteps)
+
+
 def load_network(path) -> Network:
-    with np.load(Path(path), allow_pickle=False) as z:
-        doc = json.loads(bytes(z["__network__"]).decode())
-        if doc.get("ir_version") != IR_VERSION:
-            raise ValueError(f"{path}: IR version {doc.get('ir_version')}, this neurocomp reads {IR_VERSION}")
-        arrays = {k: z[k] for k in z.files}
-    inp = doc["input"]
-    return Network(
-        name=doc["name"],
-        input=Input(inp["name"], inp["size"], _node_from_json(inp["encoding"], arrays), shape=inp.get("shape")),
-        populations=[Population(p["name"], _node_from_json(p["neuron"], arrays), shape=p.get("shape"))
-                     for p in doc["populations"]],
-        projections=[Projection(p["name"], p["source"], p["target"], _node_from_json(p["synapse"], arrays),
-                                _node_from_json(p["plasticity"], arrays) if p.get("plasticity") else None)
-                     for p in doc["projections"]],
-        output=doc["output"],
-        timesteps=doc["timesteps"],
-    )
+    """Read a network written by :func:`save_network`. Anything wrong with the file — missing, empty,
+    truncated, bit-flipped, an entry or key missing, an array of the wrong shape, an unknown node type —
+    raises :class:`NetworkFileError` (a :class:`~neurocomp.errors.BuildError`, exit 2) naming the file
+    and what is wrong."""
+    path = Path(path)
+    arrays = _read_arrays(path)
+    raw = arrays.pop("__network__")
+    try:
+        doc = json.loads(bytes(np.asarray(raw, dtype=np.uint8).ravel()).decode("utf-8"))
+    except (ValueError, TypeError, OverflowError) as e:
+        raise NetworkFileError(f"{path}: its '__network__' structure is not valid JSON ({_first_line(e)[:80]})") from None
+    if not isinstance(doc, dict):
+        raise NetworkFileError(f"{path}: its '__network__' structure must be an object, got {type(doc).__name__}")
+    if doc.get("ir_version") != IR_VERSION:
+        raise NetworkFileError(f"{path}: IR version {doc.get('ir_version')!r}, this neurocomp reads {IR_VERSION}")
+    try:
+        return _network_from_doc(doc, arrays)
+    except _Malformed as e:
+        raise NetworkFileError(one_line(f"{path}: {e}")) from None
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as e:  # Input/Population/Network checks
+        raise NetworkFileError(one_line(f"{path}: {_first_line(e)}")) from None

@@ -14,7 +14,7 @@ Everything is written at once (a temporary directory renamed into place).
 """
 from __future__ import annotations
 
-import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
@@ -23,7 +23,8 @@ import numpy as np
 
 from neurocomp.backends.learning_engine import freeze
 from neurocomp.errors import NeurocompError
-from neurocomp.io import atomic_directory, atomic_write_json
+from neurocomp.io import (BUILD_INFO_FIELDS, atomic_directory, atomic_write_json, read_build_info, read_json,
+                          require_build_files)
 from neurocomp.ir import Network, load_network, save_network
 from neurocomp.ir.schedule import BATCHED, Schedule
 from neurocomp.passes.learn import Readout
@@ -97,6 +98,9 @@ class Build:
         if sizes.replay:
             return plan_samples(sizes, self.schedule, self.fixed, None, 0, stimulus=self.stimulus)
         split = self.split()
+        from neurocomp.process import check_run_memory
+        check_run_memory(self.fixed, samples or len(split.x_test) + self.sizes.train + self.sizes.label,
+                         where=self.path, lower="--samples")
         if self.schedule.is_batched:
             want = PlanSizes(test=min(samples or len(split.x_test), len(split.x_test)), calibration=1)
         else:
@@ -112,10 +116,12 @@ class Build:
 
 def save_build(out: Path, info: dict, report: dict, fixed: Network, float_net: Optional[Network],
                initial: Optional[Network] = None, stimulus: Optional[np.ndarray] = None,
-               html: Optional[str] = None) -> None:
-    """Write a build directory atomically (see the module docstring)."""
+               html: Optional[str] = None, force: bool = False, protect=(), started: Optional[float] = None) -> None:
+    """Write a build directory atomically (see the module docstring); ``force``/``protect`` as
+    :func:`neurocomp.io.atomic_directory`; ``started``: the compile's start (its total time then
+    includes the saving)."""
     info = {"build_format": BUILD_FORMAT, **info}
-    with atomic_directory(Path(out)) as tmp:
+    with atomic_directory(Path(out), force=force, protect=protect) as tmp:
         save_network(fixed, tmp / "network.npz")
         if initial is not None:
             save_network(initial, tmp / "network_initial.npz")
@@ -124,18 +130,25 @@ def save_build(out: Path, info: dict, report: dict, fixed: Network, float_net: O
         if stimulus is not None:
             np.savez_compressed(tmp / "stimulus.npz", stimulus=np.asarray(stimulus, dtype=bool))
         atomic_write_json(tmp / "build.json", info)
+        if started is not None:
+            report["timing_s"]["total"] = round(time.perf_counter() - started, 3)   # saving included
         atomic_write_json(tmp / "report.json", report)
         if html is not None:
             (tmp / "report.html").write_text(html)
 
 
+# what run / verify / energy / hil read from build.json (checked on load: one line naming what is wrong)
+INFO_FIELDS = {**BUILD_INFO_FIELDS, "schedule": {"kind": str, "timesteps": int, "rest": int},
+               "samples": {"train": int, "label": int, "test": int, "calibration": int, "replay": bool}}
+
+
 def load_build(path) -> Build:
-    path = Path(path)
-    for f in ("network.npz", "build.json"):
-        if not (path / f).is_file():
-            raise NeurocompError(f"{path}: no {f}; not a neurocomp build directory (run 'neurocomp compile' first)")
-    info = json.loads((path / "build.json").read_text())
-    report = json.loads((path / "report.json").read_text()) if (path / "report.json").is_file() else {}
+    path = require_build_files(path)
+    info = read_build_info(path, INFO_FIELDS)
+    report = (read_json(path / "report.json", dict, "compile report (report.json)")
+              if (path / "report.json").is_file() else {})
+    if info["samples"]["replay"] and not (path / "stimulus.npz").is_file():
+        raise NeurocompError(f"{path}: a replay build without stimulus.npz; compile again")
     opt = lambda name: load_network(path / name) if (path / name).is_file() else None  # noqa: E731
     stimulus = None
     if (path / "stimulus.npz").is_file():

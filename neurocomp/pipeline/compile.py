@@ -21,7 +21,7 @@ import numpy as np
 from neurocomp.backends import backends, get_backend, require_target
 from neurocomp.backends.base import Result, Source, concat_results
 from neurocomp.backends.learning_engine import freeze, with_weights
-from neurocomp.data import load_arrays, load_split
+from neurocomp.data import check_labels, load_arrays, load_split
 from neurocomp.errors import NeurocompError
 from neurocomp.frontends import import_network
 from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
@@ -32,7 +32,9 @@ from neurocomp.passes.place import mapping_report
 from neurocomp.passes.quantize_rules import supervised_projections
 from neurocomp.pipeline.build import save_build
 from neurocomp.pipeline.samples import PlanSizes, plan_samples, replay_schedule, stream_sizes
-from neurocomp.spec import load_spec
+from neurocomp.io import check_output_dir
+from neurocomp.process import check_run_memory
+from neurocomp.spec import dataset_where, load_spec, spec_files
 from neurocomp.targets import FixedPointFormat, load_descriptor
 
 Progress = Optional[Callable[[str, int, int], None]]
@@ -42,7 +44,7 @@ DEFAULT_REST = 10   # silent steps between samples of a stream, when the spec sa
 def reference_backend(source: Source):
     """The float reference for a source: a target that runs the source's own model if one accepts it
     (Brian2 scripts), else the float IR."""
-    for b in backends(reference=True):
+    for b in backends(reference=True, network="float"):
         if b.accepts(source) and b.unavailable() is None:
             return b
     return get_backend("float")
@@ -97,14 +99,17 @@ def _corr(a, b) -> Optional[float]:
 
 
 def compile_model(spec_path, target: Optional[str] = None, out=None, samples=None, progress: Progress = None,
-                  log: Callable[[str], None] = lambda s: None, energy: bool = False) -> dict:
-    """Compile ``spec_path`` for ``target``; returns the report (also written to ``out/report.json``)."""
+                  log: Callable[[str], None] = lambda s: None, energy: bool = False, force: bool = False) -> dict:
+    """Compile ``spec_path`` for ``target``; returns the report (also written to ``out/report.json``).
+    ``force``: replace ``out`` even when it holds files that are not a neurocomp build (never the
+    current directory, its parents or the model's own files)."""
     t_start = time.perf_counter()
     spec = load_spec(spec_path)
-    backend = require_target(target or spec.target, "--target", compile_target=True)
+    backend = require_target(target or spec.target, "--target", compile=True)
     desc = load_descriptor(backend.name)
     fmt = FixedPointFormat.from_descriptor(desc)
     out = Path(out) if out else Path("build") / spec.name
+    check_output_dir(out, force=force, protect=spec_files(spec))   # fail now, not after the compile
     bar = (lambda what: (lambda d, t: progress(what, d, t))) if progress else (lambda what: None)
     timing = {}
 
@@ -116,7 +121,7 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     T = spec.input.timesteps
     replay = imported.stimulus is not None and spec.learning is None
     split = None if replay else load_split(spec.dataset.name, spec.dataset.holdout, spec.dataset.seed,
-                                           spec.base_dir, classes=spec.dataset.classes)
+                                           spec.base_dir, classes=spec.dataset.classes, where=spec.path)
     if replay:
         schedule, sizes = replay_schedule(imported.stimulus), PlanSizes(train=1, replay=True)
     else:
@@ -135,6 +140,12 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     supervised = supervised_projections(net)
     n_classes = 0 if replay else split.n_classes
     _check_supervised(spec, net, supervised, n_classes)
+    if not replay and not (net.is_plastic and not supervised):   # the readout is output neuron j = class j
+        check_labels(np.concatenate([split.y_train, split.y_test]), net.population(net.output).size,
+                     dataset_where(spec))
+    if not replay:   # before encoding: samples x steps x channels must fit
+        check_run_memory(net, sizes.train + sizes.label + sizes.test + sizes.calibration, where=spec.path,
+                         lower="input.timesteps or dataset.holdout / learning.*")
     seed = spec.learning.seed if spec.learning else 0
     plan = plan_samples(sizes, schedule, net, split, spec.input.seed, stimulus=imported.stimulus,
                         calibration_samples=spec.quantize.calibration_samples)
@@ -191,8 +202,8 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     from neurocomp.report.compile_page import render_compile_html
     html = render_compile_html(report, net, deployed)
     save_build(out, info, report, deployed, net, initial=fixed if learned is not None else None,
-               stimulus=imported.stimulus if replay else None, html=html)
-    report["timing_s"]["total_with_save"] = round(time.perf_counter() - t_start, 3)
+               stimulus=imported.stimulus if replay else None, html=html, force=force,
+               protect=spec_files(spec), started=t_start)
     report["out"] = str(out)
     return report
 

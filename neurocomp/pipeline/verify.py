@@ -176,7 +176,7 @@ def run_target(build, target: str, plan, progress=None) -> Result:
 def user_targets() -> list:
     """What ``run``/``verify`` may name: ``float`` (the build's float reference) and every target that
     runs fixed-point networks."""
-    return [FLOAT] + target_names(network="fixed")
+    return [FLOAT] + target_names(network="fixed", reference=False)
 
 
 def allowed_targets(build) -> list:

@@ -1,0 +1,196 @@
+"""The compiled (numba) form of :mod:`neurocomp.backends.conv`: event-driven conv scatter fused with
+Lava's bit-accurate LIF.
+
+An implementation detail of :class:`neurocomp.backends.conv.ConvPopulationKernel`; the semantics and
+their sources in Lava are documented in :mod:`neurocomp.backends.conv` (the convolution) and
+:mod:`neurocomp.backends.fixed_point` (the LIF), and nowhere else. The LIF arithmetic reuses
+:mod:`neurocomp.backends.fixed_point_jit`'s int32 helpers, so both compiled engines share one
+definition of Lava's wrap-arounds and decay.
+
+Everything is integer arithmetic, exact by construction: the conv sums are int32 and cannot overflow
+(the caller checks ``sum |w| < 2**31`` per output channel, which bounds every partial sum), the 24-bit
+wrap is a mask of the two's-complement value (``(a + 2**23) mod 2**24 - 2**23``, Lava's
+``signed_clamp``), and the LIF runs in int32 lanes wherever Lava's int32 arrays could wrap.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import config, njit
+
+from neurocomp.backends.fixed_point_jit import ACT_SHIFT, BYTES_TO_BITS, MAX_UV, UV_RANGE, _ctz, _decay, _i32
+
+CONV_HALF = 2 ** 23
+CONV_MASK = 2 ** 24 - 1
+
+
+@njit(inline="always")
+def _scatter(acc, row, weights, p):
+    """``acc [Ho, Wo, C_out] += conv(spikes)`` for one sample-step.
+
+    ``row`` uint64 ``[n_in / 8]``: the input's bool spikes (C-major ``(C, H, W)``) 8 at a time; every
+    spike ``(ci, iy, ix)`` adds the weight row ``weights[ci, ky, kx]`` (its group's ``C_out/groups``
+    outputs) at each output ``(oy, ox)`` with ``oy * sh = iy + ph - ky * dh`` (and likewise in x)."""
+    h, w, ho, wo = p[1], p[2], p[4], p[5]
+    kh, kw, sh, sw, ph, pw, dh, dw, cig, cog = p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]
+    hw = h * w
+    for wi in range(row.shape[0]):
+        x = row[wi]
+        if x == 0:
+            continue
+        bits = (x * BYTES_TO_BITS) >> np.uint64(56)           # bit j = byte j (0/1 bytes)
+        while bits:
+            idx = wi * 8 + np.int64(_ctz(bits))
+            bits &= bits - np.uint64(1)
+            ci = idx // hw
+            r = idx - ci * hw
+            iy = r // w
+            ix = r - iy * w
+            c0 = (ci // cig) * cog
+            for ky in range(kh):
+                py = iy + ph - ky * dh
+                if py < 0:
+                    break
+                if py % sh != 0:
+                    continue
+                oy = py // sh
+                if oy >= ho:
+                    continue
+                for kx in range(kw):
+                    px = ix + pw - kx * dw
+                    if px < 0:
+                        break
+                    if px % sw != 0:
+                        continue
+                    ox = px // sw
+                    if ox >= wo:
+                        continue
+                    wrow = weights[ci, ky, kx]
+                    arow = acc[oy, ox]
+                    for j in range(cog):
+                        arow[c0 + j] += wrow[j]
+
+
+@njit(inline="always")
+def _wrap24(a):
+    return _i32(((np.int64(a) + CONV_HALF) & CONV_MASK) - CONV_HALF)
+
+
+@njit(cache=True, nogil=True)
+def _conv_activation(words, weights, p, out):
+    """``out [samples, steps, n_out] = wrap24(conv(spikes))``, int32, C-major outputs."""
+    c_out, ho, wo = p[3], p[4], p[5]
+    acc = np.zeros((ho, wo, c_out), np.int32)
+    for k in range(words.shape[0]):
+        for t in range(words.shape[1]):
+            acc[:] = 0
+            _scatter(acc, words[k, t], weights, p)
+            o = out[k, t]
+            for co in range(c_out):
+                for oy in range(ho):
+                    for ox in range(wo):
+                        o[(co * ho + oy) * wo + ox] = _wrap24(acc[oy, ox, co])
+
+
+@njit(cache=True, nogil=True)
+def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
+                  out, counts, probe, u_out, v_out):
+    """One LIF population fed by a conv (and ``extra`` int32 activations), over samples and steps.
+
+    words    uint64 ``[samples, steps, n_in / 8]``: the conv's source spikes, 0/1 bytes
+    weights  int32 ``[C_in, kH, kW, C_out / groups]``; ``p`` int64 geometry (conv._Scatter.params)
+    has_wrap the conv sums can reach 2**23 (else Lava's 24-bit wrap is the identity and skipped)
+    extra    int32 ``[samples, steps, n]``: the other projections' messages, added in int32 when
+             ``has_extra`` (Lava's InPort sum)
+    keep_u/v int32 ``4095 - du`` / ``4096 - dv``; bias int32 ``[n]``; threshold int32 ``vth << 6``
+    out      bool ``[samples, steps, n]``, counts int64 ``[samples, n]``; u_out/v_out int64, when probe
+             (u/v at the end of each step, after the reset)
+
+    Each sample starts from ``u = v = 0``. Per step: zero the sums, scatter the step's input spikes,
+    then per neuron (C-major order) the LIF update exactly as fixed_point_jit computes it.
+    """
+    c_out, ho, wo = p[3], p[4], p[5]
+    n = c_out * ho * wo
+    acc = np.zeros((ho, wo, c_out), np.int32)
+    a = np.zeros(n, np.int32)
+    for k in range(words.shape[0]):
+        u = np.zeros(n, np.int32)
+        v = np.zeros(n, np.int32)
+        c = counts[k]
+        c[:] = 0
+        for t in range(words.shape[1]):
+            acc[:] = 0
+            _scatter(acc, words[k, t], weights, p)
+            for co in range(c_out):
+                for oy in range(ho):
+                    base = (co * ho + oy) * wo
+                    for ox in range(wo):
+                        a[base + ox] = acc[oy, ox, co]
+            if has_wrap:
+                for j in range(n):
+                    a[j] = _wrap24(a[j])
+            if has_extra:
+                e = extra[k, t]
+                for j in range(n):
+                    a[j] = _i32(a[j] + e[j])
+            for j in range(n):
+                # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
+                uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
+                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
+                # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
+                vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
+                u[j] = uu
+                v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+            o = out[k, t]
+            for j in range(n):            # spike where v > vth << 6, reset v there
+                fired = v[j] > threshold
+                o[j] = fired
+                c[j] += fired
+                v[j] = 0 if fired else v[j]
+            if probe:
+                for j in range(n):
+                    u_out[k, t, j] = u[j]
+                    v_out[k, t, j] = v[j]
+
+
+# Samples run in parallel on Python threads (the kernels release the GIL), a few samples per task,
+# as in fixed_point_jit.
+SAMPLES_PER_TASK = 4
+THREADS = max(1, min(config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _parallel(fn, n: int):
+    global _pool
+    if THREADS == 1 or n <= SAMPLES_PER_TASK:
+        fn(0, n)
+        return
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-conv")
+    for _ in _pool.map(lambda lo: fn(lo, min(lo + SAMPLES_PER_TASK, n)), range(0, n, SAMPLES_PER_TASK)):
+        pass
+
+
+def conv_activation(words, weights, params, out):
+    """:func:`_conv_activation` over all samples, in parallel."""
+    _parallel(lambda lo, hi: _conv_activation(words[lo:hi], weights, params, out[lo:hi]), words.shape[0])
+
+
+def run_conv_lif(words, weights, params, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
+                 out, counts, probe, u_out, v_out):
+    """:func:`_run_conv_lif` over all samples, in parallel."""
+    scalars = (np.int32(keep_u), np.int32(keep_v), bias, np.int32(threshold))
+
+    def task(lo, hi):
+        ex = extra[lo:hi] if has_extra else extra
+        uo, vo = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
+        _run_conv_lif(words[lo:hi], weights, params, has_wrap, ex, has_extra, *scalars, out[lo:hi], counts[lo:hi],
+                      probe, uo, vo)
+
+    _parallel(task, words.shape[0])
