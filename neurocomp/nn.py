@@ -87,3 +87,40 @@ class LIF(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.size}, du={self.du.item():.4g}, dv={self.dv.item():.4g}, "
                 f"vth={self.vth.item():.4g}, bias={self.bias is not None}")
+
+
+class RecurrentLIF(LIF):
+    """A :class:`LIF` layer whose own spikes feed back through ``recurrent`` (an ``nn.Linear(size,
+    size, bias=False)``), one step later — exactly the timing of Lava's one-step synaptic delay::
+
+        u[t] = u[t-1] * (1 - du) + a[t] + W_rec @ s[t-1]
+
+    A network with one runs on the stream schedule (one continuous run, nothing reset between
+    samples but silent rest steps)."""
+
+    def __init__(self, size: int, du: float = 0.2, dv: float = 0.1, vth: float = 1.0,
+                 bias: bool = False, surrogate_scale: float = 10.0):
+        super().__init__(size, du, dv, vth, bias, surrogate_scale)
+        self.recurrent = nn.Linear(size, size, bias=False)
+
+    def forward(self, a: torch.Tensor, return_state: bool = False):
+        batch, steps, _ = a.shape
+        u = a.new_zeros(batch, self.size)
+        v = a.new_zeros(batch, self.size)
+        s = a.new_zeros(batch, self.size)
+        b = self.bias if self.bias is not None else 0.0
+        spikes, us, vs = [], [], []
+        for t in range(steps):
+            u = u * (1 - self.du) + a[:, t] + self.recurrent(s)
+            v = v * (1 - self.dv) + u + b
+            s = spike(v - self.vth, self.surrogate_scale)
+            if return_state:
+                us.append(u)
+                vs.append(v)
+            v = v * (1 - s.detach())
+            spikes.append(s)
+        out = torch.stack(spikes, 1)
+        if return_state:
+            return out, torch.stack(us, 1), torch.stack(vs, 1)
+        return out
+

@@ -4,7 +4,9 @@ Recognised layers, walked in registration order (``nn.Sequential`` order):
 
 * ``nn.Linear`` followed by :class:`neurocomp.nn.LIF` -> a Dense projection into a LIF population
   (the LIF's own ``bias`` enters v, as Loihi's does; a nonzero Linear bias enters the current u and is
-  only accepted when ``du == 1``, where the two coincide);
+  only accepted when ``du == 1``, where the two coincide); a :class:`neurocomp.nn.RecurrentLIF` adds
+  its ``recurrent`` Linear as a projection from the population to itself (then the network runs on
+  the stream schedule);
 * ``nn.Conv2d`` (zero padding, any stride/dilation/groups, ``padding="same"`` when symmetric)
   followed by a LIF -> a Conv projection into a ``(C, H, W)`` population (a conv bias, like a Linear
   bias, only with ``du == 1``);
@@ -340,6 +342,9 @@ def convert_module(model: nn.Module, input_size: int, name: str, timesteps: int,
             pops.append(Population(pop_name, LIF(mod.size, float(mod.du), float(mod.dv), float(mod.vth), bias),
                                    shape=out_shape))
             projs.append(Projection(proj_name, prev, pop_name, synapse))
+            if isinstance(mod, ncnn.RecurrentLIF):   # its spikes back into itself, one step later
+                w = _finite(f"{path}.recurrent", mod.recurrent.weight.detach().cpu().double().numpy())
+                projs.append(Projection(f"{pop_name}_recurrent", pop_name, pop_name, Dense(w)))
             prev, prev_shape, shape, chain, weighted = pop_name, out_shape, out_shape, [], None
             continue
         if slayer_fe.is_slayer_block(mod):

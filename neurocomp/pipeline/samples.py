@@ -91,6 +91,8 @@ def _empty(n_in: int, T: int) -> Samples:
 
 
 def _encode(split_x, split_y, lo, hi, enc, T, seed) -> Samples:
+    if hi <= lo:
+        return Samples(np.zeros((0, T, split_x[0].size), dtype=bool), split_x[:0], split_y[:0])
     idx = np.arange(lo, hi)
     return Samples(encode(split_x[lo:hi], enc, T, seed=seed, indices=idx), split_x[lo:hi], split_y[lo:hi])
 
