@@ -35,7 +35,9 @@ def test_compile_tiny_model_on_lava(tiny_model_dir, tmp_path):
     assert report["agreement"]["target_vs_cpu"]["identical_spike_trains"] == 1.0
     build = load_build(out)
     assert build.fixed.is_fixed_point and not build.float_net.is_fixed_point
-    assert sorted(p.name for p in out.iterdir()) == ["build.json", "network.npz", "network_float.npz", "report.html", "report.json"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "build.json", "network.npz", "network_float.npz", "report.html", "report.json"]
+    assert (out / ".neurocomp-build.json").is_file()   # the manifest that marks it as ours
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
     assert "accuracy" in res.output and "lif1" in res.output
 

@@ -110,8 +110,9 @@ def test_corrupted_build_is_one_line_naming_the_file(good_build, tmp_path, case,
     assert not any(build.glob(".*.tmp-*")) and sorted(p.name for p in build.iterdir() if p.is_dir()) == []
 
 
-def test_a_stream_build_with_a_broken_report_is_one_line(good_build, tmp_path):
-    """``"stream": true`` builds (Brian2) read build.json and report.json through the same checks."""
+def test_a_build_with_a_broken_schedule_or_report_is_one_line(good_build, tmp_path):
+    """build.json's schedule and sample counts (which regenerate the compile's samples) and report.json
+    are read through the same checks."""
     build = tmp_path / "build"
     shutil.copytree(good_build, build)
     info = json.loads((build / "build.json").read_text())
@@ -119,13 +120,14 @@ def test_a_stream_build_with_a_broken_report_is_one_line(good_build, tmp_path):
     cases = [
         ({k: v for k, v in info.items() if k != "spec"}, report, "build.json: missing key 'spec'"),
         (info, "{ truncated", "report.json: not valid JSON"),
-        (info, report, "report.json: missing key 'learning'"),
-        (info, {**report, "learning": {"samples": 3}}, "report.json: missing key 'learning.steps_per_sample'"),
+        ({k: v for k, v in info.items() if k != "schedule"}, report, "build.json: missing key 'schedule'"),
+        ({**info, "samples": {**info["samples"], "test": "3"}}, report, "build.json: samples.test must be"),
+        ({**info, "schedule": []}, report, "build.json: schedule must be"),
     ]
     for command in (["verify", str(build), "--targets", "cpu,loihi-sim", "-q"], ["energy", str(build), "-q"],
                     ["run", str(build), "-q"]):
         for new_info, new_report, message in cases:
-            (build / "build.json").write_text(json.dumps({**new_info, "stream": True}))
+            (build / "build.json").write_text(json.dumps(new_info))
             (build / "report.json").write_text(new_report if isinstance(new_report, str) else json.dumps(new_report))
             res = CliRunner().invoke(cli, command)
             assert res.exit_code == 2 and message in res.output, (command, message, res.output)

@@ -289,7 +289,7 @@ def test_weights_zero_bytes_and_out_of_range_decays_name_the_field(model, tmp_pa
 
 # ------------------------------------------------------------------------------------ UX
 def test_samples_auto_run_default_out_and_time_includes_saving(model, tmp_path, monkeypatch):
-    import neurocomp.pipeline as pipeline
+    import neurocomp.pipeline.build as pipeline
     real_save = pipeline.save_network
 
     def slow_save(net, path):  # saving that takes a noticeable time, as big builds do

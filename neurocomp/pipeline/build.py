@@ -138,7 +138,7 @@ def save_build(out: Path, info: dict, report: dict, fixed: Network, float_net: O
 
 
 # what run / verify / energy / hil read from build.json (checked on load: one line naming what is wrong)
-INFO_FIELDS = {**BUILD_INFO_FIELDS, "schedule": {"kind": str, "timesteps": int, "rest": int},
+INFO_FIELDS = {**BUILD_INFO_FIELDS, "spec": str, "schedule": {"kind": str, "timesteps": int, "rest": int},
                "samples": {"train": int, "label": int, "test": int, "calibration": int, "replay": bool}}
 
 
