@@ -52,6 +52,21 @@ def _load_arrays_cached(name: str, base_dir: Path) -> tuple[np.ndarray, np.ndarr
     return read_npz_dataset(path)
 
 
+SAMPLE_SHAPES = {"mnist5k": (1, 28, 28), "digits": (1, 8, 8)}
+
+
+def sample_shape(name: str, base_dir: Path = Path(".")) -> tuple:
+    """One sample's shape: ``(1, 28, 28)`` for mnist5k, ``(1, 8, 8)`` for digits, an ``.npz``'s own
+    ``x.shape[1:]`` (features are always handed out flat, C-major; conv front ends need the shape)."""
+    if name in SAMPLE_SHAPES:
+        return SAMPLE_SHAPES[name]
+    path = Path(name) if Path(name).is_absolute() else Path(base_dir) / name
+    load_arrays(name, base_dir)          # validates the file first (one line naming what is wrong)
+    with np.load(path, allow_pickle=False) as z:
+        shape = tuple(int(d) for d in z["x"].shape[1:])
+    return shape or (1,)
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:120]

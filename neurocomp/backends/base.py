@@ -76,8 +76,10 @@ class Result:
 
     @property
     def predictions(self) -> np.ndarray:
-        """Class = output neuron with most spikes (lowest index wins ties, on every target)."""
-        return np.argmax(self.counts[self.output], axis=1)
+        """Class = output neuron with most spikes (lowest index wins ties, on every target); ``-1`` for a
+        sample the output never spiked for (no answer: never counted correct)."""
+        c = self.counts[self.output]
+        return np.where(c.sum(axis=1) == 0, -1, np.argmax(c, axis=1))
 
     @property
     def silent(self) -> np.ndarray:

@@ -32,6 +32,7 @@ from neurocomp.backends import fixed_point as fxp
 from neurocomp.backends.base import Progress, Result
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network
+from neurocomp.ir.synapses import Conv, LoihiConv
 from neurocomp.ir.schedule import BATCHED, Schedule
 
 
@@ -131,7 +132,42 @@ class _FixedPopulationJit:
         return spikes, counts, (dict(zip(("u", "v"), uv)) if probe else None)
 
 
-FIXED_ENGINES = {"jit": _FixedPopulationJit, "numpy": _FixedPopulationNumpy}
+def _FixedPopulationTorch(pop, incoming):
+    """The same semantics in torch integer tensor ops, on CUDA when available (imports torch on first use)."""
+    from neurocomp.backends.torch_engine import TorchFixedPopulation
+    return TorchFixedPopulation(pop, incoming)
+
+
+FIXED_ENGINES = {"jit": _FixedPopulationJit, "numpy": _FixedPopulationNumpy, "torch": _FixedPopulationTorch}
+
+
+class _ConvPopulation:
+    """A population fed by a convolution (and maybe more projections), through
+    :mod:`neurocomp.backends.conv`: the compiled scatter kernel (``jit``), the numpy reference
+    (``numpy``) or, for a float network, torch's conv2d in float64. Convs come first (the compiled
+    kernel fuses the first one with the LIF update)."""
+
+    def __init__(self, pop, incoming, shapes, engine: str):
+        from neurocomp.backends import conv
+        incoming = sorted(incoming, key=lambda p: not isinstance(p.synapse, (Conv, LoihiConv)))
+        self.sources = [proj.source for proj in incoming]
+        self.projections = [(proj.synapse, shapes[proj.source]) for proj in incoming]
+        self.neuron = pop.neuron
+        if isinstance(pop.neuron, LIF):
+            self.run_fn = lambda src, probe: conv.float_run(self.neuron, self.projections, src, probe)
+        elif engine == "jit":
+            kernel = conv.ConvPopulationKernel(pop.neuron, self.projections)
+            self.run_fn = lambda src, probe: kernel.run(src, probe=probe)
+        elif engine == "numpy":
+            self.run_fn = lambda src, probe: conv.reference_run(self.neuron, self.projections, src, probe)
+        else:
+            raise NeurocompError(f"engine {engine!r} does not run convolutions yet; use 'jit' or 'numpy'")
+
+    def run(self, emitted, probe: bool, out=None):
+        spikes, counts, uv = self.run_fn([emitted(s) for s in self.sources], probe)
+        if out is not None:
+            out[...] = spikes
+        return spikes, counts, (dict(zip(("u", "v"), uv)) if probe else None)
 
 
 def _run_population(model, act, size, states=None):
@@ -161,8 +197,8 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
     ones (:class:`LoihiLIF`/:class:`LoihiDense`) Lava's bit-accurate integer semantics (input spikes
     are binarised, as Lava's ``Dense`` casts them to bool). ``batch_size`` samples run at once
     (default: as many as keep one population's activations near :data:`CHUNK_ELEMENTS`).
-    ``engine`` picks the fixed-point implementation (module docstring): ``"jit"`` or ``"numpy"``;
-    both are bit-exact to Lava.
+    ``engine`` picks the fixed-point implementation (module docstring): ``"jit"``, ``"numpy"`` or
+    ``"torch"`` (:mod:`neurocomp.backends.torch_engine`, CUDA when available); all bit-exact to Lava.
     """
     if engine not in FIXED_ENGINES:
         raise ValueError(f"engine {engine!r}: expected one of {sorted(FIXED_ENGINES)}")
@@ -172,9 +208,12 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
         raise NeurocompError(f"input has {n_in} features, network {net.name!r} expects {net.input.size}")
     order = layer_order(net)
     models = {}
+    shapes = {net.input.name: net.input.shape, **{p.name: p.shape for p in net.populations}}
     for p in order:
         incoming = net.incoming(p.name)
-        if isinstance(p.neuron, LIF) and all(isinstance(pr.synapse, Dense) for pr in incoming):
+        if any(isinstance(pr.synapse, (Conv, LoihiConv)) for pr in incoming):
+            models[p.name] = _ConvPopulation(p, incoming, shapes, engine)
+        elif isinstance(p.neuron, LIF) and all(isinstance(pr.synapse, Dense) for pr in incoming):
             models[p.name] = _FloatPopulation(p, incoming)
         elif isinstance(p.neuron, LoihiLIF) and all(isinstance(pr.synapse, LoihiDense) for pr in incoming):
             models[p.name] = FIXED_ENGINES[engine](p, incoming)

@@ -30,6 +30,7 @@ from neurocomp.backends.base import Backend, Capabilities, Progress, Result, tea
 from neurocomp.backends.learning_engine import check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError, TargetError
 from neurocomp.ir import LoihiLearning, Network
+from neurocomp.ir.synapses import LoihiConv
 from neurocomp.ir.schedule import BATCHED, STREAM, Schedule, fold_stream, to_stream
 
 LAVA_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
@@ -125,6 +126,16 @@ class LavaProcesses:
                 self.lifs[pop.name] = L["LIF"](**kw)
         for proj in net.projections:
             syn = proj.synapse
+            src = input_port if proj.source == net.input.name else self.lifs[proj.source].s_out
+            if isinstance(syn, LoihiConv):   # populations stay flat C-major: virtual ports reorder
+                from lava.proc.conv.process import Conv as LavaConv
+
+                from neurocomp.backends import conv as cv
+                conn = LavaConv(**cv.lava_conv_kwargs(syn, net.shape_of(proj.source)), name=proj.name)
+                cv.connect_into_conv(src, conn, net.shape_of(proj.source))
+                cv.connect_out_of_conv(conn, self.lifs[proj.target].a_in, net.shape_of(proj.target))
+                self.denses[proj.name] = conn
+                continue
             kw = dict(num_weight_bits=syn.num_weight_bits, weight_exp=syn.weight_exp,
                       sign_mode=L["SignMode"](syn.sign_mode), name=proj.name)
             if proj.plasticity is not None and learn:
@@ -139,7 +150,6 @@ class LavaProcesses:
                 self.plastic[proj.name] = conn
             else:
                 conn = L["Dense"](weights=syn.weight.astype(np.int32), **kw)
-            src = input_port if proj.source == net.input.name else self.lifs[proj.source].s_out
             src.connect(conn.s_in)
             conn.a_out.connect(self.lifs[proj.target].a_in)
             self.denses[proj.name] = conn

@@ -147,12 +147,15 @@ def check_stream_network(net: Network) -> None:
         if not isinstance(pop.neuron, LoihiLIF):
             raise NeurocompError(f"population {pop.name!r}: {type(pop.neuron).__name__} is not fixed point; "
                                  "quantise the network first")
+    from neurocomp.ir.synapses import LoihiConv
     for proj in net.projections:
-        if not isinstance(proj.synapse, LoihiDense):
+        if not isinstance(proj.synapse, (LoihiDense, LoihiConv)):
             raise NeurocompError(f"projection {proj.name!r}: {type(proj.synapse).__name__} is not fixed point")
         rule = proj.plasticity
         if rule is None:
             continue
+        if isinstance(proj.synapse, LoihiConv):
+            raise NeurocompError(f"projection {proj.name!r}: plastic convolutions are not supported")
         if not isinstance(rule, LoihiLearning):
             raise NeurocompError(f"projection {proj.name!r}: plasticity {type(rule).__name__} is not in Loihi form")
         syn = proj.synapse

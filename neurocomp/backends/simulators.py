@@ -21,6 +21,12 @@ class _Simulator(Backend):
             return simulate(net, spikes, record=record, probe=probe, target=self.name, engine=self.engine,
                             progress=progress)
         from neurocomp.backends.stream_engine import run_stream
+        from neurocomp.ir.synapses import Conv, LoihiConv
+        convs = [p.name for p in net.projections if isinstance(p.synapse, (Conv, LoihiConv))]
+        if convs:
+            from neurocomp.errors import TargetError
+            raise TargetError(f"target {self.name!r}: convolutions ({', '.join(convs)}) run on the batched schedule "
+                              "only (a layered network without plasticity)")
         return run_stream(net, to_stream(spikes, schedule.rest), teacher=teacher_values(teacher), learn=learn,
                           record=None if record else [net.output], progress=progress, probe=probe,
                           probe_peaks=probe and net.is_fixed_point, schedule=schedule, target=self.name)

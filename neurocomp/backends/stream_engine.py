@@ -52,10 +52,13 @@ def _check_float(net: Network, learn: bool) -> None:
                                  "own simulator (e.g. the brian2 reference) runs float learning")
 
 
+ENGINES = ("jit", "numpy")
+
+
 def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.ndarray]] = None,
                learn: bool = True, record: Optional[list] = None, progress: Progress = None,
                probe_peaks: bool = False, probe: bool = False, schedule: Optional[Schedule] = None,
-               target: str = "cpu") -> Result:
+               target: str = "cpu", engine: str = "jit") -> Result:
     """Run one continuous input ``stream`` ``[steps, n_in]`` through ``net`` (float or fixed point).
 
     ``teacher[projection]``: ``[steps, n_post]`` third-factor values (0..127) for rules with
@@ -63,8 +66,13 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
     to keep (default all) — in ``Result.stream`` ``[steps, n]`` and, cut into the ``schedule``'s
     windows, in ``Result.spikes``. ``probe_peaks``: each population's peak ``|u|``, ``|v|`` (v read
     before the reset); ``probe``: u/v after every step, as windows. ``schedule``: how the stream is
-    made of samples (default: one sample of all its steps).
+    made of samples (default: one sample of all its steps). ``engine`` (fixed point): ``"jit"`` runs
+    the compiled event-driven kernel (:mod:`neurocomp.backends.stream_jit`), ``"numpy"`` this module's
+    stepper — the reference the kernel is tested against, identical in every spike, weight, update
+    count and peak; float networks always run the stepper.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {list(ENGINES)}")
     t0 = time.perf_counter()
     fixed = net.is_fixed_point
     if fixed:
@@ -79,16 +87,22 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
     teacher = teacher or {}
     pops = list(net.populations)
     dtype = np.int64 if fixed else np.float64
+    for proj in net.projections if fixed and learn else ():
+        if proj.plasticity is not None and proj.plasticity.third_factor and proj.name not in teacher:
+            raise NeurocompError(f"projection {proj.name!r}: third-factor rule needs a teacher signal")
+    record = [p.name for p in pops] if record is None else list(record)
+    if fixed and engine == "jit":
+        from neurocomp.backends import stream_jit
+        if stream_jit.jit_problem(net) is None:
+            trains, uv, weights, updates, peaks = stream_jit.run_stream_jit(net, stream, teacher, learn, probe,
+                                                                            probe_peaks, progress)
+            return _result(net, schedule, stream, trains, uv, weights, updates, peaks, record, learn, target, t0)
     weights = {p.name: (initial_weights(p) if fixed else np.asarray(p.synapse.weight)) for p in net.projections}
     engines = ({p.name: LoihiLearningEngine(p.plasticity, *p.synapse.shape, p.synapse.sign_mode)
                 for p in net.projections if p.plasticity is not None and learn} if fixed else {})
-    for name, eng in engines.items():
-        if eng.rule.third_factor and name not in teacher:
-            raise NeurocompError(f"projection {name!r}: third-factor rule needs a teacher signal")
     u = {p.name: np.zeros(p.size, dtype=dtype) for p in pops}
     v = {p.name: np.zeros(p.size, dtype=dtype) for p in pops}
     buffered = {p.name: np.zeros(p.size, dtype=dtype) for p in pops}
-    record = [p.name for p in pops] if record is None else list(record)
     trains = {p.name: np.zeros((steps, p.size), dtype=bool) for p in pops}   # all: counts need them
     uv = {p.name: (np.zeros((steps, p.size), dtype=dtype), np.zeros((steps, p.size), dtype=dtype))
           for p in pops} if probe else {}
@@ -130,6 +144,16 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
             trains[p.name][t - 1] = emitted[p.name]
         if progress and (t % 1000 == 0 or t == steps):
             progress(t, steps)
+    return _result(net, schedule, stream, trains, uv, {n: weights[n] for n in engines},
+                   {n: e.updates for n, e in engines.items()}, {n: tuple(pk) for n, pk in peaks.items()},
+                   record, learn, target, t0, probe_peaks)
+
+
+def _result(net, schedule, stream, trains, uv, weights, updates, peaks, record, learn, target, t0,
+            probe_peaks=True) -> Result:
+    """The run's :class:`Result`: every train cut into the schedule's windows (counts of all, spikes of
+    the recorded populations), u/v windows when probed."""
+    steps = len(stream)
     depths = net.depths()
     n_samples = max(1, -(-steps // schedule.window))
     window = schedule.window
@@ -144,7 +168,7 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
         spikes={name: fold(name, x) for name, x in kept.items()},
         states={name: {"u": fold(name, uu), "v": fold(name, vv)} for name, (uu, vv) in uv.items()},
         stream=kept,
-        weights={n: weights[n] for n in engines} if learn else {},
-        learning_updates={n: e.updates for n, e in engines.items()},
-        peaks={n: tuple(pk) for n, pk in peaks.items()} if probe_peaks else {},
+        weights=weights if learn else {},
+        learning_updates=updates,
+        peaks=peaks if probe_peaks else {},
         input_spikes=stream, seconds=time.perf_counter() - t0)

@@ -52,7 +52,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from neurocomp.errors import FrontendError
-from neurocomp.frontends.user_code import import_user_file
+from neurocomp.frontends.user_code import call_user, import_user_file
 from neurocomp.ir import (LIF, STDP, Dense, Input, Network, Population, Projection,
                           RateEncoding, SupervisedDepression)
 
@@ -622,13 +622,8 @@ class Brian2Model:
         fn = getattr(self.module, function, None)
         if not callable(fn):
             raise FrontendError(f"source.function: {self.script.name} has no callable {function!r}")
-        try:
-            b2.start_scope()
-            result = fn(**(kwargs or {}))
-        except FrontendError:
-            raise
-        except Exception as e:
-            raise FrontendError(f"{self.script.name}:{function}() failed: {type(e).__name__}: {e}") from None
+        b2.start_scope()
+        result = call_user(fn, kwargs, f"source.function: {self.script.name}:{function}()")
         self.run_ns = {k: v for k, v in vars(self.module).items() if not k.startswith("__")}
         objects = _collect(result, f"{self.script.name}:{function}()")
         self.objects = objects

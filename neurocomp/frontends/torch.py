@@ -271,6 +271,8 @@ def convert_module(model: nn.Module, input_size: int, name: str, timesteps: int,
             if weighted is not None:
                 raise FrontendError(f"module {path!r}: Linear after {weighted[1]} {weighted[0]!r} without a LIF "
                                     "between them")
+            if len(shape) != 1 and prev == "input" and not chain:
+                shape = prev_shape = (int(np.prod(shape)),)   # a first Linear reads the sample flat, C-major
             if len(shape) != 1:
                 raise FrontendError(f"module {path!r}: nn.Linear on a {shape} map would act on its last axis only; "
                                     "put nn.Flatten() before it")
@@ -351,6 +353,8 @@ def convert_module(model: nn.Module, input_size: int, name: str, timesteps: int,
             if chain:
                 raise FrontendError(f"module {path!r}: slayer block after a dangling {chain[0][0]!r} (no LIF "
                                     "between them)")
+            if prev == "input" and len(prev_shape) != 1 and type(mod).__name__ == "Dense":
+                prev_shape = shape = (int(np.prod(prev_shape)),)   # a first Dense block reads the sample flat
             pop, proj = slayer_fe.block_to_ir(path, mod, prev, int(np.prod(prev_shape)), prev_shape)
             if pop is None:          # a Flatten block: nothing to map, the shape becomes flat
                 prev_shape = shape = (int(np.prod(prev_shape)),)

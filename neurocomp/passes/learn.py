@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 ARGMAX, ASSIGNMENTS = "argmax", "assignments"
+SILENT = -1   # the prediction of a sample the output population never spiked for
 
 
 def supervision_flags(labels: np.ndarray, n_out: int, window: int, delay: int, steps: int) -> np.ndarray:
@@ -72,9 +73,12 @@ class Readout:
         return cls(ASSIGNMENTS, n_classes, tuple(int(a) for a in assign_labels(counts, labels, n_classes)))
 
     def predict(self, counts: np.ndarray) -> np.ndarray:
+        """Classes per sample; ``-1`` (no answer, never correct) where the output did not spike at all."""
         if self.kind == ASSIGNMENTS:
-            return classify(counts, np.asarray(self.assignments), self.n_classes)
-        return np.argmax(counts, axis=1)
+            out = classify(counts, np.asarray(self.assignments), self.n_classes)
+        else:
+            out = np.argmax(counts, axis=1)
+        return np.where(np.asarray(counts).sum(axis=1) == 0, SILENT, out)
 
     def describe(self) -> str:
         if self.kind == ASSIGNMENTS:

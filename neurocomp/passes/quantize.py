@@ -30,7 +30,9 @@ import numpy as np
 
 from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import QuantizationError
+from neurocomp.backends.conv import conv_float_equivalent, max_conv_scale, quantize_conv
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network, Population, Projection
+from neurocomp.ir.synapses import Conv
 from neurocomp.targets import FixedPointFormat
 
 PLASTIC_WEIGHT_BITS = 8   # Lava's LearningDense truncates once, before learning: plastic weights stay 8-bit
@@ -204,20 +206,25 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
             raise QuantizationError(f"layer {pop.name!r}: threshold vth={neuron.vth} must be > 0")
         incoming = net.incoming(pop.name)
         for proj in incoming:
-            if not isinstance(proj.synapse, Dense):
+            if not isinstance(proj.synapse, (Dense, Conv)):
                 raise QuantizationError(f"projection {proj.name!r}: cannot quantise {type(proj.synapse).__name__}")
+            if isinstance(proj.synapse, Conv) and proj.plasticity is not None:
+                raise QuantizationError(f"projection {proj.name!r}: plastic convolutions are not supported")
         plastic = [p for p in incoming if p.plasticity is not None]
+        convs = [p for p in incoming if isinstance(p.synapse, Conv)]
         bits = PLASTIC_WEIGHT_BITS if plastic else weight_bits
         # a plastic projection may grow anywhere in its range: size the exponent for that
         ranges = [np.full(p.synapse.shape, plastic_bound(p)) if p.plasticity is not None else p.synapse.weight
-                  for p in incoming]
+                  for p in incoming if not isinstance(p.synapse, Conv)]
         peak_u, peak_v = peaks.get(pop.name, (0.0, 0.0))
         scale = _max_scale(neuron, ranges, peak_u, peak_v, headroom, fmt, bits)
+        # Lava's Conv ignores weight_exp (lava issue 803): its integers must hold the whole scale
+        scale = min([scale] + [max_conv_scale(p.synapse.weight, bits) for p in convs])
         if plastic:
             scale = _snap_scale(scale, ranges[incoming.index(plastic[0])], bits)
         elif incoming and all(np.array_equal(p.synapse.weight, np.rint(p.synapse.weight)) for p in incoming):
             scale = 2.0 ** math.floor(math.log2(scale))   # integers (lava-dl/netx units) stay exact
-        elif len(incoming) == 1:
+        elif len(incoming) == 1 and not convs:
             scale = _snap_scale(scale, incoming[0].synapse.weight, bits)
         scales[pop.name] = scale
         vth = int(round(neuron.vth * scale))
@@ -231,19 +238,24 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
         pops.append(Population(pop.name, LoihiLIF(pop.size, du, dv, vth, bias_mant, bias_exp), shape=pop.shape))
         errs, first, silent = [], None, bool(incoming)
         for proj in incoming:
-            dense = (quantize_plastic_dense(proj, scale, fmt) if proj.plasticity is not None
-                     else quantize_dense(proj.synapse.weight, scale, fmt, bits, name=proj.name))
+            if isinstance(proj.synapse, Conv):
+                dense = quantize_conv(proj.synapse, scale, bits)
+                equivalent, used = conv_float_equivalent(dense, scale), dense.weight
+            else:
+                dense = (quantize_plastic_dense(proj, scale, fmt) if proj.plasticity is not None
+                         else quantize_dense(proj.synapse.weight, scale, fmt, bits, name=proj.name))
+                equivalent, used = dense_float_equivalent(dense, scale), fxp.effective_weights(dense)
             first = first or dense
-            silent &= not np.any(fxp.effective_weights(dense))
+            silent &= not np.any(used)
             projs.append(Projection(proj.name, proj.source, proj.target, dense, proj.plasticity))
             w = proj.synapse.weight
-            errs.append(np.linalg.norm(dense_float_equivalent(dense, scale) - w) / max(np.linalg.norm(w), 1e-300))
+            errs.append(np.linalg.norm(equivalent - w) / max(np.linalg.norm(w), 1e-300))
         uv_peak_int = max(peak_u, peak_v, neuron.vth) * scale * 2 ** fmt.act_shift
         rows.append(LayerQuantization(
             name=pop.name, neurons=pop.size,
             synapses=int(sum(np.count_nonzero(p.synapse.weight) for p in incoming)), scale=scale,
-            num_weight_bits=bits, weight_exp=first.weight_exp if first else 0,
-            sign_mode=first.sign_mode if first else 0, vth=vth, du=du, dv=dv, bias_exp=bias_exp,
+            num_weight_bits=bits, weight_exp=getattr(first, "weight_exp", 0) if first else 0,
+            sign_mode=(getattr(first, "sign_mode", None) or _sign_mode(first.weight)) if first else 0, vth=vth, du=du, dv=dv, bias_exp=bias_exp,
             float_vth=neuron.vth, float_du=neuron.du, float_dv=neuron.dv,
             weight_rel_error=float(max(errs)) if errs else 0.0,
             vth_rel_error=abs(vth / scale - neuron.vth) / neuron.vth, peak_u=peak_u, peak_v=peak_v,

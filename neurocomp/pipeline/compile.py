@@ -21,7 +21,7 @@ import numpy as np
 from neurocomp.backends import backends, get_backend, require_target
 from neurocomp.backends.base import Result, Source, concat_results
 from neurocomp.backends.learning_engine import freeze, with_weights
-from neurocomp.data import check_labels, load_arrays, load_split
+from neurocomp.data import check_labels, load_split, sample_shape
 from neurocomp.errors import NeurocompError
 from neurocomp.frontends import import_network
 from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
@@ -115,8 +115,7 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
 
     # -- import, schedule, samples --------------------------------------------------------------
     log(f"importing {spec.source.kind} model from {spec.path}")
-    x_all, _ = load_arrays(spec.dataset.name, spec.base_dir)
-    imported = import_network(spec, x_all.shape[1:])
+    imported = import_network(spec, sample_shape(spec.dataset.name, spec.base_dir))
     net = imported.network
     T = spec.input.timesteps
     replay = imported.stimulus is not None and spec.learning is None
@@ -222,7 +221,7 @@ def _evaluate_batched(spec, backend, cpu, net, fixed, plan, samples, bar, log, t
     test, y = plan.test.spikes, plan.test.y
     # recorded: the page compares float with fixed per layer, the target is compared with cpu
     float_res = get_backend("float").run(net, test, plan.schedule, record=True)
-    cpu_res = cpu.run(fixed, test, plan.schedule, record=True)
+    cpu_res = cpu.run(fixed, test, plan.schedule, record=True, progress=bar("cpu"))
     requested = samples if samples is not None else spec.verify.samples
     t0 = time.perf_counter()
     if backend.name == cpu.name:
