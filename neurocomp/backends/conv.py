@@ -361,15 +361,16 @@ class ConvPopulationKernel:
         counts = np.empty((n_samples, self.neuron.size), dtype=np.int64)
         u, v = (np.empty(shape if probe else (0, 0, 0), dtype=np.int64) for _ in range(2))
         g = self.geometry[0]
-        _jit().run_conv_lif(g.words(spikes[0]), g.weights, g.params, g.has_wrap,
+        _jit().run_conv_lif(g.words(spikes[0]), g.weights, g.taps, g.tap_ptr, g.params, g.has_wrap,
                             extra if extra is not None else np.zeros((0, 0, 0), np.int32), extra is not None,
                             self.keep_u, self.keep_v, self.bias, self.threshold, out, counts, probe, u, v)
         return out, counts, ((u, v) if probe else None)
 
 
 class _Scatter:
-    """One LoihiConv laid out for the scatter kernel: weights ``[C_in, kH, kW, C_out/groups]`` int32 and
-    the geometry as one int64 vector."""
+    """One LoihiConv laid out for the scatter kernel: weights ``[C_in, kH * kW, C_out/groups]`` int32,
+    every input pixel's list of (output position, kernel tap) it reaches, and the geometry as one
+    int64 vector."""
 
     def __init__(self, conv: LoihiConv, in_shape):
         ref = ConvKernel(conv, in_shape)          # validates shapes and the int32 bound
@@ -381,10 +382,27 @@ class _Scatter:
         cig = conv.in_channels // conv.groups
         cog = c_out // conv.groups
         # row ci of the kernel table: the weights input channel ci sends to its group's outputs
-        wt = np.empty((c_in, *conv.kernel_size, cog), dtype=np.int32)
+        kh, kw = conv.kernel_size
+        wt = np.empty((c_in, kh * kw, cog), dtype=np.int32)
         for g in range(conv.groups):
-            wt[g * cig:(g + 1) * cig] = conv.weight[g * cog:(g + 1) * cog].transpose(1, 2, 3, 0)
+            wt[g * cig:(g + 1) * cig] = conv.weight[g * cog:(g + 1) * cog].transpose(1, 2, 3, 0).reshape(cig, -1, cog)
         self.weights = np.ascontiguousarray(wt)
+        # each input pixel's taps: (output position oy*Wo + ox, kernel tap ky*kW + kx) with
+        # oy*sh + ky*dh - ph = iy and ox*sw + kx*dw - pw = ix
+        (sh, sw), (ph, pw), (dh, dw) = conv.stride, conv.padding, conv.dilation
+        oy, ky = np.meshgrid(np.arange(ho), np.arange(kh), indexing="ij")
+        ox, kx = np.meshgrid(np.arange(wo), np.arange(kw), indexing="ij")
+        iy, ix = (oy * sh + ky * dh - ph).ravel(), (ox * sw + kx * dw - pw).ravel()
+        oy, ky, ox, kx = oy.ravel(), ky.ravel(), ox.ravel(), kx.ravel()
+        vy, vx = (iy >= 0) & (iy < h), (ix >= 0) & (ix < w)
+        Y = np.stack([iy[vy], oy[vy], ky[vy]], 1)          # (input row, output row, kernel row)
+        X = np.stack([ix[vx], ox[vx], kx[vx]], 1)
+        pix = (Y[:, None, 0] * w + X[None, :, 0]).ravel()
+        out_pos = (Y[:, None, 1] * wo + X[None, :, 1]).ravel()
+        tap = (Y[:, None, 2] * kw + X[None, :, 2]).ravel()
+        order = np.argsort(pix, kind="stable")
+        self.taps = np.ascontiguousarray(np.stack([out_pos[order], tap[order]], 1), dtype=np.int64)
+        self.tap_ptr = np.searchsorted(pix[order], np.arange(h * w + 1)).astype(np.int64)
         self.params = np.array([c_in, h, w, c_out, ho, wo, *conv.kernel_size, *conv.stride, *conv.padding,
                                 *conv.dilation, cig, cog], dtype=np.int64)
         self.padded = -(-self.n_in // 8) * 8
@@ -407,7 +425,7 @@ class _Scatter:
         """int32 ``wrap24(conv(s))`` ``[samples, steps, n_out]`` by the scatter kernel (no LIF)."""
         s = np.asarray(spikes)
         out = np.empty(s.shape[:2] + (self.n_out,), dtype=np.int32)
-        _jit().conv_activation(self.words(s), self.weights, self.params, out)
+        _jit().conv_activation(self.words(s), self.weights, self.taps, self.tap_ptr, self.params, out)
         return out
 
 

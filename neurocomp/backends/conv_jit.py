@@ -28,15 +28,16 @@ CONV_MASK = 2 ** 24 - 1
 
 
 @njit(inline="always")
-def _scatter(acc, row, weights, p):
-    """``acc [Ho, Wo, C_out] += conv(spikes)`` for one sample-step.
+def _scatter(acc, row, weights, taps, tap_ptr, p):
+    """``acc [Ho * Wo, C_out] += conv(spikes)`` for one sample-step.
 
-    ``row`` uint64 ``[n_in / 8]``: the input's bool spikes (C-major ``(C, H, W)``) 8 at a time; every
-    spike ``(ci, iy, ix)`` adds the weight row ``weights[ci, ky, kx]`` (its group's ``C_out/groups``
-    outputs) at each output ``(oy, ox)`` with ``oy * sh = iy + ph - ky * dh`` (and likewise in x)."""
-    h, w, ho, wo = p[1], p[2], p[4], p[5]
-    kh, kw, sh, sw, ph, pw, dh, dw, cig, cog = p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]
-    hw = h * w
+    ``row`` uint64 ``[n_in / 8]``: the input's bool spikes (C-major ``(C, H, W)``) 8 at a time. A spike
+    of input channel ``ci`` at pixel ``q = iy * W + ix`` adds, for every entry ``e`` of the pixel's tap
+    list ``taps[tap_ptr[q]:tap_ptr[q + 1]]`` = ``(output position, kernel tap)``, the weight row
+    ``weights[ci, tap]`` (its group's ``C_out/groups`` outputs) to ``acc[output position]``."""
+    hw = p[1] * p[2]
+    cog = p[15]
+    cig = p[14]
     for wi in range(row.shape[0]):
         x = row[wi]
         if x == 0:
@@ -46,32 +47,13 @@ def _scatter(acc, row, weights, p):
             idx = wi * 8 + np.int64(_ctz(bits))
             bits &= bits - np.uint64(1)
             ci = idx // hw
-            r = idx - ci * hw
-            iy = r // w
-            ix = r - iy * w
+            q = idx - ci * hw
             c0 = (ci // cig) * cog
-            for ky in range(kh):
-                py = iy + ph - ky * dh
-                if py < 0:
-                    break
-                if py % sh != 0:
-                    continue
-                oy = py // sh
-                if oy >= ho:
-                    continue
-                for kx in range(kw):
-                    px = ix + pw - kx * dw
-                    if px < 0:
-                        break
-                    if px % sw != 0:
-                        continue
-                    ox = px // sw
-                    if ox >= wo:
-                        continue
-                    wrow = weights[ci, ky, kx]
-                    arow = acc[oy, ox]
-                    for j in range(cog):
-                        arow[c0 + j] += wrow[j]
+            for e in range(tap_ptr[q], tap_ptr[q + 1]):
+                arow = acc[taps[e, 0]]
+                wrow = weights[ci, taps[e, 1]]
+                for j in range(cog):
+                    arow[c0 + j] += wrow[j]
 
 
 @njit(inline="always")
@@ -80,28 +62,28 @@ def _wrap24(a):
 
 
 @njit(cache=True, nogil=True)
-def _conv_activation(words, weights, p, out):
+def _conv_activation(words, weights, taps, tap_ptr, p, out):
     """``out [samples, steps, n_out] = wrap24(conv(spikes))``, int32, C-major outputs."""
-    c_out, ho, wo = p[3], p[4], p[5]
-    acc = np.zeros((ho, wo, c_out), np.int32)
+    c_out, hw_out = p[3], p[4] * p[5]
+    acc = np.zeros((hw_out, c_out), np.int32)
     for k in range(words.shape[0]):
         for t in range(words.shape[1]):
             acc[:] = 0
-            _scatter(acc, words[k, t], weights, p)
+            _scatter(acc, words[k, t], weights, taps, tap_ptr, p)
             o = out[k, t]
             for co in range(c_out):
-                for oy in range(ho):
-                    for ox in range(wo):
-                        o[(co * ho + oy) * wo + ox] = _wrap24(acc[oy, ox, co])
+                for q in range(hw_out):
+                    o[co * hw_out + q] = _wrap24(acc[q, co])
 
 
 @njit(cache=True, nogil=True)
-def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
+def _run_conv_lif(words, weights, taps, tap_ptr, p, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
                   out, counts, probe, u_out, v_out):
     """One LIF population fed by a conv (and ``extra`` int32 activations), over samples and steps.
 
     words    uint64 ``[samples, steps, n_in / 8]``: the conv's source spikes, 0/1 bytes
-    weights  int32 ``[C_in, kH, kW, C_out / groups]``; ``p`` int64 geometry (conv._Scatter.params)
+    weights  int32 ``[C_in, kH * kW, C_out / groups]``; ``taps``/``tap_ptr`` each input pixel's
+             (output position, kernel tap) pairs; ``p`` int64 geometry (conv._Scatter.params)
     has_wrap the conv sums can reach 2**23 (else Lava's 24-bit wrap is the identity and skipped)
     extra    int32 ``[samples, steps, n]``: the other projections' messages, added in int32 when
              ``has_extra`` (Lava's InPort sum)
@@ -112,9 +94,9 @@ def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v,
     Each sample starts from ``u = v = 0``. Per step: zero the sums, scatter the step's input spikes,
     then per neuron (C-major order) the LIF update exactly as fixed_point_jit computes it.
     """
-    c_out, ho, wo = p[3], p[4], p[5]
-    n = c_out * ho * wo
-    acc = np.zeros((ho, wo, c_out), np.int32)
+    c_out, hw_out = p[3], p[4] * p[5]
+    n = c_out * hw_out
+    acc = np.zeros((hw_out, c_out), np.int32)
     a = np.zeros(n, np.int32)
     for k in range(words.shape[0]):
         u = np.zeros(n, np.int32)
@@ -123,12 +105,11 @@ def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v,
         c[:] = 0
         for t in range(words.shape[1]):
             acc[:] = 0
-            _scatter(acc, words[k, t], weights, p)
+            _scatter(acc, words[k, t], weights, taps, tap_ptr, p)
             for co in range(c_out):
-                for oy in range(ho):
-                    base = (co * ho + oy) * wo
-                    for ox in range(wo):
-                        a[base + ox] = acc[oy, ox, co]
+                base = co * hw_out
+                for q in range(hw_out):
+                    a[base + q] = acc[q, co]
             if has_wrap:
                 for j in range(n):
                     a[j] = _wrap24(a[j])
@@ -177,20 +158,21 @@ def _parallel(fn, n: int):
         pass
 
 
-def conv_activation(words, weights, params, out):
+def conv_activation(words, weights, taps, tap_ptr, params, out):
     """:func:`_conv_activation` over all samples, in parallel."""
-    _parallel(lambda lo, hi: _conv_activation(words[lo:hi], weights, params, out[lo:hi]), words.shape[0])
+    _parallel(lambda lo, hi: _conv_activation(words[lo:hi], weights, taps, tap_ptr, params, out[lo:hi]),
+              words.shape[0])
 
 
-def run_conv_lif(words, weights, params, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
-                 out, counts, probe, u_out, v_out):
+def run_conv_lif(words, weights, taps, tap_ptr, params, has_wrap, extra, has_extra, keep_u, keep_v, bias,
+                 threshold, out, counts, probe, u_out, v_out):
     """:func:`_run_conv_lif` over all samples, in parallel."""
     scalars = (np.int32(keep_u), np.int32(keep_v), bias, np.int32(threshold))
 
     def task(lo, hi):
         ex = extra[lo:hi] if has_extra else extra
         uo, vo = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
-        _run_conv_lif(words[lo:hi], weights, params, has_wrap, ex, has_extra, *scalars, out[lo:hi], counts[lo:hi],
-                      probe, uo, vo)
+        _run_conv_lif(words[lo:hi], weights, taps, tap_ptr, params, has_wrap, ex, has_extra, *scalars, out[lo:hi],
+                      counts[lo:hi], probe, uo, vo)
 
     _parallel(task, words.shape[0])
