@@ -415,3 +415,39 @@ def test_cli_refusal_exits_2_with_one_line(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "reset_mechanism='subtract'" in errors[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_example_conv_model_float_equals_snntorch_and_its_nir_file():
+    """models/snntorch_cnn: snnTorch's own forward, the float IR traced from the module (Conv synapses,
+    input (1, 28, 28) from forward's view) and the float IR of its NIR file give the same spike counts."""
+    import sys
+    from pathlib import Path
+
+    from neurocomp.backends.conv import simulate_layered
+    from neurocomp.data import load_split
+    from neurocomp.frontends import import_network
+    from neurocomp.ir.encodings import encode
+    from neurocomp.spec import load_spec
+
+    here = Path(__file__).resolve().parents[1] / "models" / "snntorch_cnn"
+    split = load_split("mnist5k", holdout=1000, seed=0)
+    spec = load_spec(here / "model.yaml")
+    native = import_network(spec, split.x_test.shape[1:]).network
+    from_nir = import_network(load_spec(here / "nir.yaml"), split.x_test.shape[1:]).network
+    assert native.input.shape == (1, 28, 28)
+    assert [type(p.synapse).__name__ for p in native.projections] == ["Conv", "Conv", "Dense"]
+    assert [type(p.synapse).__name__ for p in from_nir.projections] == ["Conv", "Conv", "Dense"]
+    spikes = encode(split.x_test[:300], native.input.encoding, spec.input.timesteps, seed=spec.input.seed)
+    sys.path.insert(0, str(here))
+    try:
+        from net import build
+    finally:
+        sys.path.remove(str(here))
+    model = build()
+    model.load_state_dict(torch.load(here / "weights.pt", weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        counts = model(torch.tensor(spikes, dtype=torch.float32).transpose(0, 1)).sum(0).numpy()
+    assert np.mean(counts.argmax(1) == split.y_test[:300]) > 0.9
+    assert np.array_equal(simulate_layered(native, spikes, engine="float")[native.output][1], counts)
+    assert np.array_equal(simulate_layered(from_nir, spikes, engine="float")[from_nir.output][1], counts)
