@@ -216,7 +216,6 @@ def test_recurrent_network_equals_snntorch_with_layers_shifted_by_depth():
 def test_example_model_float_equals_snntorch_and_fixed_point_within_half_a_point():
     """models/snntorch_mlp through model.yaml: snnTorch's own forward, the float IR and the bit-accurate
     fixed point (the cpu target's quantiser and simulator) on the 1000 held-out digits."""
-    import sys
     from pathlib import Path
 
     from neurocomp.data import load_split
@@ -231,11 +230,9 @@ def test_example_model_float_equals_snntorch_and_fixed_point_within_half_a_point
     split = load_split("mnist5k", holdout=1000, seed=0)
     net = import_network(spec, split.x_test.shape[1:]).network
     spikes = encode(split.x_test, net.input.encoding, spec.input.timesteps, seed=spec.input.seed)
-    sys.path.insert(0, str(here))
-    try:
-        from net import build, run
-    finally:
-        sys.path.remove(str(here))
+    from neurocomp.frontends.user_code import import_user_file
+    mod = import_user_file(here / "net.py")        # both example models have a net.py: no module cache
+    build, run = mod.build, mod.run
     model = build()
     model.load_state_dict(torch.load(here / "weights.pt", weights_only=True))
     model.eval()
@@ -420,7 +417,6 @@ def test_cli_refusal_exits_2_with_one_line(tmp_path):
 def test_example_conv_model_float_equals_snntorch_and_its_nir_file():
     """models/snntorch_cnn: snnTorch's own forward, the float IR traced from the module (Conv synapses,
     input (1, 28, 28) from forward's view) and the float IR of its NIR file give the same spike counts."""
-    import sys
     from pathlib import Path
 
     from neurocomp.backends.conv import simulate_layered
@@ -438,11 +434,8 @@ def test_example_conv_model_float_equals_snntorch_and_its_nir_file():
     assert [type(p.synapse).__name__ for p in native.projections] == ["Conv", "Conv", "Dense"]
     assert [type(p.synapse).__name__ for p in from_nir.projections] == ["Conv", "Conv", "Dense"]
     spikes = encode(split.x_test[:300], native.input.encoding, spec.input.timesteps, seed=spec.input.seed)
-    sys.path.insert(0, str(here))
-    try:
-        from net import build
-    finally:
-        sys.path.remove(str(here))
+    from neurocomp.frontends.user_code import import_user_file
+    build = import_user_file(here / "net.py").build
     model = build()
     model.load_state_dict(torch.load(here / "weights.pt", weights_only=True))
     model.eval()
