@@ -29,7 +29,8 @@ CONV_MASK = 2 ** 24 - 1
 
 @njit(inline="always")
 def _scatter(acc, row, weights, taps, tap_ptr, p, counts, touched):
-    """``acc [Ho * Wo, C_out] += conv(spikes)`` for one sample-step.
+    """``acc`` (flat ``[Ho * Wo, C_out]``) ``+= conv(spikes)`` for one sample-step; ``weights`` flat
+    ``[C_in, kH * kW, C_out/groups]``.
 
     ``row`` uint64 ``[n_in / 8]``: the input's bool spikes (C-major ``(C, H, W)``) 8 at a time. A spike
     of input channel ``ci`` at pixel ``q = iy * W + ix`` adds, for every entry ``e`` of the pixel's tap
@@ -41,6 +42,7 @@ def _scatter(acc, row, weights, taps, tap_ptr, p, counts, touched):
     hit block adds its count times the weight rows of its (pooled-grid) taps."""
     w, hw = p[2], p[1] * p[2]
     cig, cog = p[14], p[15]
+    c_out, n_taps = p[3], p[6] * p[7]
     bh, bw, hp, wp = p[16], p[17], p[18], p[19]
     pooled = bh * bw > 1
     n_touched = 0
@@ -68,10 +70,10 @@ def _scatter(acc, row, weights, taps, tap_ptr, p, counts, touched):
                 continue
             c0 = (ci // cig) * cog
             for e in range(tap_ptr[q], tap_ptr[q + 1]):
-                arow = acc[taps[e, 0]]
-                wrow = weights[ci, taps[e, 1]]
+                ab = taps[e, 0] * c_out + c0
+                wb = (ci * n_taps + taps[e, 1]) * cog
                 for j in range(cog):
-                    arow[c0 + j] += wrow[j]
+                    acc[ab + j] += weights[wb + j]
     for m in range(n_touched):
         cell = touched[m]
         n = counts[cell]
@@ -80,10 +82,10 @@ def _scatter(acc, row, weights, taps, tap_ptr, p, counts, touched):
         q = cell - ci * (hp * wp)
         c0 = (ci // cig) * cog
         for e in range(tap_ptr[q], tap_ptr[q + 1]):
-            arow = acc[taps[e, 0]]
-            wrow = weights[ci, taps[e, 1]]
+            ab = taps[e, 0] * c_out + c0
+            wb = (ci * n_taps + taps[e, 1]) * cog
             for j in range(cog):
-                arow[c0 + j] += n * wrow[j]
+                acc[ab + j] += n * weights[wb + j]
 
 
 @njit(inline="always")
@@ -117,12 +119,13 @@ def _conv_activation(words, weights, taps, tap_ptr, p, out):
     """``out [samples, steps, n_out] = wrap24(conv(spikes))``, int32, C-major outputs."""
     c_out, hw_out = p[3], p[4] * p[5]
     acc = np.zeros((hw_out, c_out), np.int32)
+    flat_acc, flat_w = acc.ravel(), weights.ravel()
     counts = np.zeros(p[0] * p[18] * p[19], np.int32)
     touched = np.empty(p[0] * p[18] * p[19], np.int64)
     for k in range(words.shape[0]):
         for t in range(words.shape[1]):
             acc[:] = 0
-            _scatter(acc, words[k, t], weights, taps, tap_ptr, p, counts, touched)
+            _scatter(flat_acc, words[k, t], flat_w, taps, tap_ptr, p, counts, touched)
             o = out[k, t]
             for co in range(c_out):
                 for q in range(hw_out):
@@ -150,6 +153,7 @@ def _run_conv_lif(words, weights, taps, tap_ptr, p, has_wrap, extra, has_extra, 
     c_out, hw_out = p[3], p[4] * p[5]
     n = c_out * hw_out
     acc = np.zeros((hw_out, c_out), np.int32)
+    flat_acc, flat_w = acc.ravel(), weights.ravel()
     counts_in = np.zeros(p[0] * p[18] * p[19], np.int32)
     touched = np.empty(p[0] * p[18] * p[19], np.int64)
     a = np.zeros(n, np.int32)
@@ -160,7 +164,7 @@ def _run_conv_lif(words, weights, taps, tap_ptr, p, has_wrap, extra, has_extra, 
         c[:] = 0
         for t in range(words.shape[1]):
             acc[:] = 0
-            _scatter(acc, words[k, t], weights, taps, tap_ptr, p, counts_in, touched)
+            _scatter(flat_acc, words[k, t], flat_w, taps, tap_ptr, p, counts_in, touched)
             for co in range(c_out):
                 base = co * hw_out
                 for q in range(hw_out):
