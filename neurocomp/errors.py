@@ -34,11 +34,18 @@ class NeurocompError(Exception):
     exit_code = EXIT_USER_ERROR
 
 
+def printable(text) -> str:
+    """``text`` with control characters (newlines, NUL, ...) written as escapes: a user's key or value
+    must not break the one-line error it appears in."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SpecError(NeurocompError):
     """model.yaml is malformed or names something that does not exist."""
 
     def __init__(self, file, key: str, message: str):
-        self.file, self.key, self.message = str(file), key, message
+        self.file, self.key, self.message = str(file), printable(key), printable(message)
         where = f"{self.file}: {key}: " if key else f"{self.file}: "
         super().__init__(where + message)
 

@@ -4,8 +4,10 @@
   written; permissions follow the umask; JSON never holds NaN/Inf (they become ``null``).
 * :func:`atomic_directory` — a whole build directory appears at once (a temporary sibling renamed into
   place). It never deletes what the user put there: the target may be missing, empty, or a previous
-  neurocomp build holding only what neurocomp wrote (recognised by the manifest
-  :data:`BUILD_MANIFEST` written into every build); any other directory is refused unless ``force``.
+  neurocomp build holding only what neurocomp wrote (recognised by the marker :data:`BUILD_MARKER`
+  that the swap adds to its ``build.json``: format and the files written; a directory without a
+  build.json gets the marker as a hidden :data:`BUILD_MANIFEST` file); any other directory is refused
+  unless ``force``.
   The current directory, its parents and the model's own files are refused always. The swap holds an
   ``flock`` on the parent directory (concurrent compiles to one target take turns), defers Ctrl-C, and
   first removes temporaries left by killed compiles (only ours, only when their process is gone).
@@ -32,7 +34,8 @@ import numpy as np
 from neurocomp.errors import BuildError, one_line
 
 BUILD_FORMAT = "neurocomp-build"
-BUILD_MANIFEST = ".neurocomp-build.json"   # written into every build directory: format + the files in it
+BUILD_MARKER = "neurocomp_build"           # key added to build.json: {"format", "version", "files"}
+BUILD_MANIFEST = ".neurocomp-build.json"   # the same marker for a directory without build.json
 # written into a build directory later, by other commands' default --out (DIR/run, DIR/energy, DIR/hil)
 DERIVED_OUTPUTS = ("run", "energy", "hil", "verify.json")
 # what a build written before the manifest existed holds
@@ -198,14 +201,21 @@ def _is_relative_to(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
-def _manifest(path: Path) -> Optional[dict]:
-    f = path / BUILD_MANIFEST
+def _read_small_json(f: Path):
     try:
         if f.stat().st_size > 1 << 20:
             return None
-        doc = json.loads(f.read_text())
+        return json.loads(f.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _manifest(path: Path) -> Optional[dict]:
+    """The marker of a directory neurocomp built: from its build.json, else its hidden manifest."""
+    info = _read_small_json(path / "build.json")
+    doc = info.get(BUILD_MARKER) if isinstance(info, dict) else None
+    if doc is None:
+        doc = _read_small_json(path / BUILD_MANIFEST)
     if isinstance(doc, dict) and doc.get("format") == BUILD_FORMAT and isinstance(doc.get("files"), list):
         return doc
     return None
@@ -319,9 +329,15 @@ def locked_parent(path: Path):
 
 
 def _write_manifest(tmp: Path) -> None:
+    """Mark ``tmp`` as ours: the marker (format, files written) goes into its build.json, or into a
+    hidden manifest file when there is no build.json object."""
     files = sorted(e for e in os.listdir(tmp) if e != BUILD_MANIFEST)
-    doc = {"format": BUILD_FORMAT, "version": 1, "files": files}
-    atomic_write_bytes(tmp / BUILD_MANIFEST, (json.dumps(doc, indent=2) + "\n").encode())
+    marker = {"format": BUILD_FORMAT, "version": 1, "files": files}
+    info = _read_small_json(tmp / "build.json")
+    if isinstance(info, dict):
+        atomic_write_json(tmp / "build.json", {**info, BUILD_MARKER: marker})
+    else:
+        atomic_write_bytes(tmp / BUILD_MANIFEST, (json.dumps(marker, indent=2) + "\n").encode())
 
 
 @contextmanager

@@ -300,11 +300,14 @@ def stop_lava(process) -> None:
     """Stop the Lava runtime ``process`` runs in: Lava's own stop protocol normally; after an
     interrupt, end the workers instead (they may be mid-step, the protocol could wait forever) and
     mark the runtime stopped so nothing (``Runtime.__del__``, atexit) tries again."""
-    if not interrupted() and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+    propagating = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+    guarded = _state["active"] > 0
+    if not propagating and not (guarded and interrupted()):
         process.stop()
         return
-    note_interrupt()
-    note_handled()
+    if guarded:  # outside the CLI (a notebook) nothing is remembered: the next run stops normally
+        note_interrupt()
+        note_handled()
     runtime = getattr(process, "runtime", None)
     end_children()
     if runtime is not None:

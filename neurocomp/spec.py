@@ -320,8 +320,9 @@ def _read_yaml(path: Path):
                 depth -= 1
     except yaml.YAMLError:
         pass  # reported with its line below
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         if node is None:
             return None
@@ -337,7 +338,8 @@ def _read_yaml(path: Path):
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError(path, where, f"not valid YAML: {short_repr(problem, 120).strip(chr(39))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_keys(value, path: str = "") -> None:

@@ -233,7 +233,8 @@ def run_ours(case, engine):
         if engine == "reference":
             s, _, (u, v) = cv.reference_run(nrn, projections, [emitted[pre]], probe=True)
         elif isinstance(syn, LoihiConv):
-            s, _, (u, v) = cv.ConvPopulationKernel(nrn, projections).run([emitted[pre]], probe=True)
+            mode = "auto" if engine == "jit" else engine
+            s, _, (u, v) = cv.ConvPopulationKernel(nrn, projections, mode=mode).run([emitted[pre]], probe=True)
         else:
             s, _, (u, v) = fxp.LifPopulationKernel(nrn, [syn]).run([emitted[pre]], probe=True)
         emitted[name] = s
@@ -323,7 +324,8 @@ def test_both_engines_equal_lava_conv_and_lif_in_every_spike_and_state():
     @given(case=cases())
     def check(case):
         lava = run_lava(case)
-        assert_same(run_ours(case, "jit"), lava, "compiled engine vs Lava")
+        assert_same(run_ours(case, "scatter"), lava, "compiled engine (scatter) vs Lava")
+        assert_same(run_ours(case, "gemm"), lava, "compiled engine (GEMM) vs Lava")
         assert_same(run_ours(case, "reference"), lava, "numpy reference vs Lava")
         events.update(edge_events(case, lava))
         params.update(drawn(case))
@@ -365,7 +367,7 @@ def test_conv_sum_past_24_bits_wraps_like_lava():
     case = dict(layers={"wrap": conv}, neurons={"wrap": nrn}, shapes=shapes, sources={"wrap": "input"},
                 spikes=spikes, T=spikes.shape[1], layout="virtual", order=("wrap",), depth={"wrap": 1})
     lava = run_lava(case)
-    for engine in ("jit", "reference"):
+    for engine in ("scatter", "gemm", "reference"):
         assert_same(run_ours(case, engine), lava, f"{engine} vs Lava")
     ev = edge_events(case, lava)
     assert ev["conv_24bit_wrap"] > 0
@@ -502,14 +504,62 @@ def engine_cases(draw):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=engine_cases())
 def test_compiled_engine_equals_numpy_reference(case):
+    """Both paths of the compiled engine (event-driven scatter, im2col GEMM) equal the numpy reference."""
     neuron, projections = case
     proj = [(s, shape) for s, shape, _ in projections]
     sources = [x for _, _, x in projections]
-    ours = cv.ConvPopulationKernel(neuron, proj).run(sources, probe=True)
     ref = cv.reference_run(neuron, proj, sources, probe=True)
-    for a, b, what in ((ours[0], ref[0], "spikes"), (ours[1], ref[1], "counts"), (ours[2][0], ref[2][0], "u"),
-                       (ours[2][1], ref[2][1], "v")):
-        assert np.array_equal(a, b), what
+    for mode in ("scatter", "gemm"):
+        ours = cv.ConvPopulationKernel(neuron, proj, mode=mode).run(sources, probe=True)
+        for a, b, what in ((ours[0], ref[0], "spikes"), (ours[1], ref[1], "counts"), (ours[2][0], ref[2][0], "u"),
+                           (ours[2][1], ref[2][1], "v")):
+            assert np.array_equal(a, b), f"{mode}: {what}"
+
+
+@st.composite
+def pooled_cases(draw):
+    """Kernels that are a sum pooling folded into a conv (constant on bh x bw blocks, stride and padding
+    multiples of the block), on inputs whose sides may or may not be multiples of the block."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    bh, bw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    c = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    small = grid_weights(rng, (groups * draw(st.integers(1, 3)), c // groups, kh, kw), "mixed")
+    weight = np.repeat(np.repeat(small, bh, axis=2), bw, axis=3)
+    stride = (bh * draw(st.integers(1, 2)), bw * draw(st.integers(1, 2)))
+    padding = (bh * draw(st.integers(0, 1)), bw * draw(st.integers(0, 1)))
+    h = draw(st.integers(kh * bh, kh * bh + 7))
+    w = draw(st.integers(kw * bw, kw * bw + 7))
+    conv = LoihiConv(weight, stride=stride, padding=padding, groups=groups)
+    spikes = rng.random((draw(st.integers(1, 9)), draw(st.integers(1, 12)), c * h * w)) < draw(
+        st.sampled_from([0.05, 0.3, 1.0]))
+    nrn = draw(lif(int(np.prod(conv.output_shape((c, h, w))))))
+    return conv, (c, h, w), spikes, nrn
+
+
+def test_pooled_factorisation_is_exact():
+    """The engine's shortcut for folded poolings (count spikes per block, scatter the smaller kernel)
+    equals the full kernel, on grid-aligned and ragged inputs; it is really taken."""
+    taken = Counter()
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(case=pooled_cases())
+    def check(case):
+        conv, shape, spikes, nrn = case
+        block = cv.pooled_factor(conv, shape)
+        taken["factored" if block else "plain"] += 1
+        taken["ragged" if block and (shape[1] % block[0] or shape[2] % block[1]) else "aligned"] += 1
+        assert np.array_equal(cv._Scatter(conv, shape).activation(spikes), cv.ConvKernel(conv, shape).activation(spikes))
+        ref = cv.reference_run(nrn, [(conv, shape)], [spikes], probe=True)
+        for mode in ("scatter", "gemm"):
+            ours = cv.ConvPopulationKernel(nrn, [(conv, shape)], mode=mode).run([spikes], probe=True)
+            assert np.array_equal(ours[0], ref[0]) and np.array_equal(ours[2][0], ref[2][0]), mode
+            assert np.array_equal(ours[2][1], ref[2][1]), mode
+
+    check()
+    assert taken["factored"] >= 20 and taken["ragged"] >= 3, dict(taken)
 
 
 def test_numpy_reference_equals_torch_and_lava_timeline():

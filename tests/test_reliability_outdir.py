@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from conftest import REPO, write_tiny_model
 from neurocomp.cli.main import cli
-from neurocomp.io import BUILD_MANIFEST
+from neurocomp.io import BUILD_MARKER
 
 PY = sys.executable
 
@@ -65,7 +65,7 @@ def test_non_empty_foreign_directory_is_refused_and_kept(model, tmp_path):
     res = _compile(model, "--out", user, "--force")
     assert res.exit_code == 0, res.output
     assert not (user / "thesis.tex").exists()
-    assert {"network.npz", "build.json", "report.json", BUILD_MANIFEST} <= set(os.listdir(user))
+    assert sorted(os.listdir(user)) == ["build.json", "network.npz", "network_float.npz", "report.json"]
     assert _stray(tmp_path) == []
 
 
@@ -100,8 +100,9 @@ def test_empty_dir_and_previous_build_are_reused_atomically(model, tmp_path):
     out = tmp_path / "build"
     out.mkdir()
     assert _compile(model, "--out", out).exit_code == 0
-    manifest = json.loads((out / BUILD_MANIFEST).read_text())
-    assert manifest["format"] == "neurocomp-build" and "network.npz" in manifest["files"]
+    marker = json.loads((out / "build.json").read_text())[BUILD_MARKER]
+    assert marker["format"] == "neurocomp-build"
+    assert marker["files"] == ["build.json", "network.npz", "network_float.npz", "report.json"]
     first = (out / "network.npz").stat().st_ino
     assert CliRunner().invoke(cli, ["run", str(out), "-q"]).exit_code == 0   # DIR/run is ours too
     assert _compile(model, "--out", out).exit_code == 0
@@ -128,7 +129,7 @@ def test_build_permissions_follow_the_umask(model, tmp_path, umask, dmode, fmode
         os.umask(old)
     assert res.exit_code == 0, res.output
     assert (tmp_path / "b").stat().st_mode & 0o777 == dmode
-    for f in ("network.npz", "build.json", "report.json", BUILD_MANIFEST):
+    for f in ("network.npz", "build.json", "report.json", "network_float.npz"):
         assert (tmp_path / "b" / f).stat().st_mode & 0o777 == fmode, f
 
 

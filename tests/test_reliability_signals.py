@@ -205,3 +205,15 @@ def test_sigkill_of_the_parent_takes_lavas_workers_with_it(build, tmp_path):
         time.sleep(0.05)
     assert _live(proc.pid) == [], f"orphaned workers: {_live(proc.pid)}"
     print(f"{len(workers)} workers gone {time.monotonic() - t0:.2f} s after SIGKILL of the parent")
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_kill_of_the_parent_alone(build, tmp_path, sig, code):
+    """``kill -INT PID`` / ``kill PID`` (not the group: the workers get nothing) used to hang for minutes."""
+    proc = _start(["run", build, "--target", "loihi-sim", "--out", tmp_path / "r"], tmp_path)
+    _wait_for_lava(proc)
+    proc.send_signal(sig)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    _assert_clean_exit(proc, time.monotonic() - t0, err, [tmp_path, build], code=code)
+    assert not (tmp_path / "r").exists()

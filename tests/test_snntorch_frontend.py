@@ -216,7 +216,6 @@ def test_recurrent_network_equals_snntorch_with_layers_shifted_by_depth():
 def test_example_model_float_equals_snntorch_and_fixed_point_within_half_a_point():
     """models/snntorch_mlp through model.yaml: snnTorch's own forward, the float IR and the bit-accurate
     fixed point (the cpu target's quantiser and simulator) on the 1000 held-out digits."""
-    import sys
     from pathlib import Path
 
     from neurocomp.data import load_split
@@ -231,11 +230,9 @@ def test_example_model_float_equals_snntorch_and_fixed_point_within_half_a_point
     split = load_split("mnist5k", holdout=1000, seed=0)
     net = import_network(spec, split.x_test.shape[1:]).network
     spikes = encode(split.x_test, net.input.encoding, spec.input.timesteps, seed=spec.input.seed)
-    sys.path.insert(0, str(here))
-    try:
-        from net import build, run
-    finally:
-        sys.path.remove(str(here))
+    from neurocomp.frontends.user_code import import_user_file
+    mod = import_user_file(here / "net.py")        # both example models have a net.py: no module cache
+    build, run = mod.build, mod.run
     model = build()
     model.load_state_dict(torch.load(here / "weights.pt", weights_only=True))
     model.eval()
@@ -415,3 +412,35 @@ def test_cli_refusal_exits_2_with_one_line(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "reset_mechanism='subtract'" in errors[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_example_conv_model_float_equals_snntorch_and_its_nir_file():
+    """models/snntorch_cnn: snnTorch's own forward, the float IR traced from the module (Conv synapses,
+    input (1, 28, 28) from forward's view) and the float IR of its NIR file give the same spike counts."""
+    from pathlib import Path
+
+    from neurocomp.backends.conv import simulate_layered
+    from neurocomp.data import load_split
+    from neurocomp.frontends import import_network
+    from neurocomp.ir.encodings import encode
+    from neurocomp.spec import load_spec
+
+    here = Path(__file__).resolve().parents[1] / "models" / "snntorch_cnn"
+    split = load_split("mnist5k", holdout=1000, seed=0)
+    spec = load_spec(here / "model.yaml")
+    native = import_network(spec, split.x_test.shape[1:]).network
+    from_nir = import_network(load_spec(here / "nir.yaml"), split.x_test.shape[1:]).network
+    assert native.input.shape == (1, 28, 28)
+    assert [type(p.synapse).__name__ for p in native.projections] == ["Conv", "Conv", "Dense"]
+    assert [type(p.synapse).__name__ for p in from_nir.projections] == ["Conv", "Conv", "Dense"]
+    spikes = encode(split.x_test[:300], native.input.encoding, spec.input.timesteps, seed=spec.input.seed)
+    from neurocomp.frontends.user_code import import_user_file
+    build = import_user_file(here / "net.py").build
+    model = build()
+    model.load_state_dict(torch.load(here / "weights.pt", weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        counts = model(torch.tensor(spikes, dtype=torch.float32).transpose(0, 1)).sum(0).numpy()
+    assert np.mean(counts.argmax(1) == split.y_test[:300]) > 0.9
+    assert np.array_equal(simulate_layered(native, spikes, engine="float")[native.output][1], counts)
+    assert np.array_equal(simulate_layered(from_nir, spikes, engine="float")[from_nir.output][1], counts)

@@ -314,7 +314,14 @@ class ConvPopulationKernel:
     int32 as Lava's channel and InPort do.
     """
 
-    def __init__(self, neuron: LoihiLIF, projections: Sequence[tuple]):
+    # a scatter add costs about this many GEMM multiply-adds (benchmarks/bench_conv.py measures both)
+    SCATTER_COST = 6.0
+    CHUNK_ELEMENTS = 2 ** 22    # [samples, steps, n] int32 activations per GEMM-path chunk (16 MB)
+
+    def __init__(self, neuron: LoihiLIF, projections: Sequence[tuple], mode: str = "auto"):
+        if mode not in ("auto", "scatter", "gemm"):
+            raise ValueError(f"mode {mode!r}: 'auto', 'scatter' or 'gemm'")
+        self.mode = mode
         if not projections or not isinstance(projections[0][0], LoihiConv):
             raise ValueError("ConvPopulationKernel: the first projection must be a LoihiConv")
         for name in ("du", "dv"):
@@ -361,15 +368,85 @@ class ConvPopulationKernel:
         counts = np.empty((n_samples, self.neuron.size), dtype=np.int64)
         u, v = (np.empty(shape if probe else (0, 0, 0), dtype=np.int64) for _ in range(2))
         g = self.geometry[0]
-        _jit().run_conv_lif(g.words(spikes[0]), g.weights, g.params, g.has_wrap,
-                            extra if extra is not None else np.zeros((0, 0, 0), np.int32), extra is not None,
-                            self.keep_u, self.keep_v, self.bias, self.threshold, out, counts, probe, u, v)
+        self.last_mode = mode = self.choose(spikes[0])
+        if mode == "scatter":
+            _jit().run_conv_lif(g.words(spikes[0]), g.weights, g.taps, g.tap_ptr, g.params, g.has_wrap,
+                                extra if extra is not None else np.zeros((0, 0, 0), np.int32), extra is not None,
+                                self.keep_u, self.keep_v, self.bias, self.threshold, out, counts, probe, u, v)
+            return out, counts, ((u, v) if probe else None)
+        gemm = self._gemm()
+        step = max(1, self.CHUNK_ELEMENTS // max(1, steps * self.neuron.size))
+        for lo in range(0, n_samples, step):
+            hi = min(lo + step, n_samples)
+            act = gemm.activation(spikes[0][lo:hi])
+            if extra is not None:
+                act = fxp.wrap_int32(act.astype(np.int64) + extra[lo:hi]).astype(np.int32)
+            _jit().run_lif(np.ascontiguousarray(act), self.keep_u, self.keep_v, self.bias, self.threshold,
+                           out[lo:hi], counts[lo:hi], probe, u[lo:hi] if probe else u, v[lo:hi] if probe else v)
         return out, counts, ((u, v) if probe else None)
+
+    def _gemm(self) -> "_Gemm":
+        if getattr(self, "_gemm_layout", None) is None:
+            self._gemm_layout = _Gemm(self.geometry[0])
+        return self._gemm_layout
+
+    def choose(self, spikes: np.ndarray) -> str:
+        """``"scatter"`` or ``"gemm"`` for these source spikes (``mode="auto"``): the scatter's adds
+        (spikes x taps per pixel x outputs per group) times :attr:`SCATTER_COST` against the GEMM's
+        multiply-adds. Both are exact; this only picks the faster."""
+        if self.mode != "auto":
+            return self.mode
+        g = self.geometry[0]
+        n_images = int(np.prod(spikes.shape[:2]))
+        taps_per_pixel = len(g.taps) / max(1, len(g.tap_ptr) - 1)
+        scatter = np.count_nonzero(spikes) * taps_per_pixel * (g.out_shape[0] // g.conv.groups)
+        kh, kw = g.conv.kernel_size
+        gemm = n_images * g.n_out * g.conv.weight.shape[1] * kh * kw / (g.block[0] * g.block[1])
+        return "scatter" if scatter * self.SCATTER_COST <= gemm else "gemm"
+
+
+def pooled_factor(conv: LoihiConv, in_shape) -> Optional[tuple]:
+    """``(bh, bw)`` when ``conv`` equals a ``bh x bw`` sum pooling (stride = kernel) followed by a conv
+    with the kernel ``weight[:, :, ::bh, ::bw]`` — what a pooling folded into the next conv looks like
+    (:mod:`neurocomp.frontends.torch_layers`) — else ``None``.
+
+    The kernel must be constant on ``bh x bw`` blocks, the stride, padding and kernel size multiples
+    of the block, no dilation, and every input pixel the conv reads must lie in a whole block (or in
+    the padding). Then ``sum_e K[e] x[S*y + e - P] = sum_a K'[a] pool(x)[S'*y + a - P']`` exactly: the
+    engine scatters the (fewer) pooled counts times the weights, a block's taps once."""
+    c_in, h, w = in_shape
+    kh, kw = conv.kernel_size
+    best = None
+    for bh in range(1, kh + 1):
+        for bw in range(1, kw + 1):
+            if bh * bw == 1 or (best and bh * bw <= best[0] * best[1]):
+                continue
+            ok = True
+            for b, k, st, pad, dil, n, axis in ((bh, kh, conv.stride[0], conv.padding[0], conv.dilation[0], h, 2),
+                                                (bw, kw, conv.stride[1], conv.padding[1], conv.dilation[1], w, 3)):
+                if b == 1:
+                    continue
+                if k % b or st % b or pad % b or dil != 1:
+                    ok = False
+                    break
+                n_out = (n + 2 * pad - k) // st + 1
+                last_read = st * (n_out - 1) + k - 1 - pad
+                if n % b and last_read >= (n // b) * b:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            blocks = conv.weight.reshape(conv.out_channels, -1, kh // bh, bh, kw // bw, bw)
+            if np.all(blocks == blocks[:, :, :, :1, :, :1]):
+                best = (bh, bw)
+    return best
 
 
 class _Scatter:
-    """One LoihiConv laid out for the scatter kernel: weights ``[C_in, kH, kW, C_out/groups]`` int32 and
-    the geometry as one int64 vector."""
+    """One LoihiConv laid out for the scatter kernel: weights ``[C_in, kH * kW, C_out/groups]`` int32,
+    every input pixel's list of (output position, kernel tap) it reaches, and the geometry as one
+    int64 vector. A conv that factors into a sum pooling and a smaller conv (:func:`pooled_factor`)
+    is laid out as the smaller conv on the pooled grid."""
 
     def __init__(self, conv: LoihiConv, in_shape):
         ref = ConvKernel(conv, in_shape)          # validates shapes and the int32 bound
@@ -380,13 +457,37 @@ class _Scatter:
         c_out, ho, wo = self.out_shape
         cig = conv.in_channels // conv.groups
         cog = c_out // conv.groups
+        self.block = pooled_factor(conv, self.in_shape) or (1, 1)
+        bh, bw = self.block
+        hp, wp = h // bh, w // bw                                   # the grid the taps address
+        weight = conv.weight[:, :, ::bh, ::bw]
+        stride = (conv.stride[0] // bh, conv.stride[1] // bw)
+        padding = (conv.padding[0] // bh, conv.padding[1] // bw)
+        dilation = conv.dilation
         # row ci of the kernel table: the weights input channel ci sends to its group's outputs
-        wt = np.empty((c_in, *conv.kernel_size, cog), dtype=np.int32)
+        kh, kw = weight.shape[2:]
+        wt = np.empty((c_in, kh * kw, cog), dtype=np.int32)
         for g in range(conv.groups):
-            wt[g * cig:(g + 1) * cig] = conv.weight[g * cog:(g + 1) * cog].transpose(1, 2, 3, 0)
+            wt[g * cig:(g + 1) * cig] = weight[g * cog:(g + 1) * cog].transpose(1, 2, 3, 0).reshape(cig, -1, cog)
         self.weights = np.ascontiguousarray(wt)
-        self.params = np.array([c_in, h, w, c_out, ho, wo, *conv.kernel_size, *conv.stride, *conv.padding,
-                                *conv.dilation, cig, cog], dtype=np.int64)
+        # each (pooled) pixel's taps: (output position oy*Wo + ox, kernel tap ky*kW + kx) with
+        # oy*sh + ky*dh - ph = iy and ox*sw + kx*dw - pw = ix
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        oy, ky = np.meshgrid(np.arange(ho), np.arange(kh), indexing="ij")
+        ox, kx = np.meshgrid(np.arange(wo), np.arange(kw), indexing="ij")
+        iy, ix = (oy * sh + ky * dh - ph).ravel(), (ox * sw + kx * dw - pw).ravel()
+        oy, ky, ox, kx = oy.ravel(), ky.ravel(), ox.ravel(), kx.ravel()
+        vy, vx = (iy >= 0) & (iy < hp), (ix >= 0) & (ix < wp)
+        Y = np.stack([iy[vy], oy[vy], ky[vy]], 1)          # (input row, output row, kernel row)
+        X = np.stack([ix[vx], ox[vx], kx[vx]], 1)
+        pix = (Y[:, None, 0] * wp + X[None, :, 0]).ravel()
+        out_pos = (Y[:, None, 1] * wo + X[None, :, 1]).ravel()
+        tap = (Y[:, None, 2] * kw + X[None, :, 2]).ravel()
+        order = np.argsort(pix, kind="stable")
+        self.taps = np.ascontiguousarray(np.stack([out_pos[order], tap[order]], 1), dtype=np.int64)
+        self.tap_ptr = np.searchsorted(pix[order], np.arange(hp * wp + 1)).astype(np.int64)
+        self.params = np.array([c_in, h, w, c_out, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, cig, cog, bh, bw, hp, wp],
+                               dtype=np.int64)
         self.padded = -(-self.n_in // 8) * 8
 
     def words(self, spikes: np.ndarray) -> np.ndarray:
@@ -407,7 +508,67 @@ class _Scatter:
         """int32 ``wrap24(conv(s))`` ``[samples, steps, n_out]`` by the scatter kernel (no LIF)."""
         s = np.asarray(spikes)
         out = np.empty(s.shape[:2] + (self.n_out,), dtype=np.int32)
-        _jit().conv_activation(self.words(s), self.weights, self.params, out)
+        _jit().conv_activation(self.words(s), self.weights, self.taps, self.tap_ptr, self.params, out)
+        return out
+
+
+class _Gemm:
+    """The same conv as an im2col GEMM (the dense alternative to the scatter): per group one BLAS
+    matmul of the unfolded ``[images * Ho * Wo, C_in/groups * kH * kW]`` input with the kernel, in
+    float32 when every partial sum is an integer below 2**24 (it is bounded by the kernel's
+    ``sum |w|``: :attr:`ConvKernel.accumulation_bound`), float64 otherwise — exact either way, in
+    any summation order BLAS picks. A folded pooling (:func:`pooled_factor`) is summed first and the
+    smaller kernel unfolded, as for the scatter."""
+
+    IMAGES = 256          # images per unfold: keeps the unfolded block near 40 MB for mnist_cnn's conv2
+
+    def __init__(self, scatter: "_Scatter"):
+        conv = scatter.conv
+        self.scatter = scatter
+        self.block = bh, bw = scatter.block
+        self.in_shape, self.out_shape = scatter.in_shape, scatter.out_shape
+        self.weight = conv.weight[:, :, ::bh, ::bw]
+        self.stride = (conv.stride[0] // bh, conv.stride[1] // bw)
+        self.padding = (conv.padding[0] // bh, conv.padding[1] // bw)
+        self.dilation = conv.dilation
+        self.groups = conv.groups
+        self.dtype = np.float32 if conv.accumulation_bound <= fxp.FLOAT32_EXACT else np.float64
+        cog = conv.out_channels // conv.groups
+        self.matrices = [np.ascontiguousarray(self.weight[g * cog:(g + 1) * cog].reshape(cog, -1).T, dtype=self.dtype)
+                         for g in range(conv.groups)]
+        kh, kw = self.weight.shape[2:]
+        c_out, ho, wo = self.out_shape
+        self.macs_per_image = ho * wo * c_out * self.weight.shape[1] * kh * kw
+
+    def activation(self, spikes: np.ndarray) -> np.ndarray:
+        """int32 ``wrap24(conv(s))`` ``[samples, steps, n_out]``."""
+        s = np.asarray(spikes)
+        c, h, w = self.in_shape
+        c_out, ho, wo = self.out_shape
+        bh, bw = self.block
+        kh, kw = self.weight.shape[2:]
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        images = s.reshape((-1, c, h, w))
+        out = np.empty((len(images), c_out, ho, wo), dtype=np.int32)
+        cig, cog = c // self.groups, c_out // self.groups
+        for lo in range(0, len(images), self.IMAGES):
+            x = images[lo:lo + self.IMAGES]
+            x = (x != 0).astype(self.dtype) if x.dtype != np.bool_ else x.astype(self.dtype)
+            n = len(x)
+            if bh * bw > 1:
+                hp, wp = h // bh, w // bw
+                x = x[:, :, :hp * bh, :wp * bw].reshape(n, c, hp, bh, wp, bw).sum(axis=(3, 5))
+            if ph or pw:
+                x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            win = np.lib.stride_tricks.sliding_window_view(x, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+            win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]            # [n, C, Ho, Wo, kh, kw]
+            for g, mat in enumerate(self.matrices):
+                cols = np.ascontiguousarray(win[:, g * cig:(g + 1) * cig].transpose(0, 2, 3, 1, 4, 5))
+                res = cols.reshape(n * ho * wo, -1) @ mat                        # exact integers
+                out[lo:lo + n, g * cog:(g + 1) * cog] = res.reshape(n, ho, wo, cog).transpose(0, 3, 1, 2)
+        out = out.reshape(s.shape[:-1] + (-1,))
+        if self.scatter.has_wrap:
+            out = wrap24(out).astype(np.int32)
         return out
 
 

@@ -28,15 +28,24 @@ CONV_MASK = 2 ** 24 - 1
 
 
 @njit(inline="always")
-def _scatter(acc, row, weights, p):
-    """``acc [Ho, Wo, C_out] += conv(spikes)`` for one sample-step.
+def _scatter(acc, row, weights, taps, tap_ptr, p, counts, touched):
+    """``acc`` (flat ``[Ho * Wo, C_out]``) ``+= conv(spikes)`` for one sample-step; ``weights`` flat
+    ``[C_in, kH * kW, C_out/groups]``.
 
-    ``row`` uint64 ``[n_in / 8]``: the input's bool spikes (C-major ``(C, H, W)``) 8 at a time; every
-    spike ``(ci, iy, ix)`` adds the weight row ``weights[ci, ky, kx]`` (its group's ``C_out/groups``
-    outputs) at each output ``(oy, ox)`` with ``oy * sh = iy + ph - ky * dh`` (and likewise in x)."""
-    h, w, ho, wo = p[1], p[2], p[4], p[5]
-    kh, kw, sh, sw, ph, pw, dh, dw, cig, cog = p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]
-    hw = h * w
+    ``row`` uint64 ``[n_in / 8]``: the input's bool spikes (C-major ``(C, H, W)``) 8 at a time. A spike
+    of input channel ``ci`` at pixel ``q = iy * W + ix`` adds, for every entry ``e`` of the pixel's tap
+    list ``taps[tap_ptr[q]:tap_ptr[q + 1]]`` = ``(output position, kernel tap)``, the weight row
+    ``weights[ci, tap]`` (its group's ``C_out/groups`` outputs) to ``acc[output position]``.
+
+    With a pooling block ``(bh, bw) = (p[16], p[17]) != (1, 1)`` (conv.pooled_factor) the spikes are
+    first counted per block (``counts [C, Hp * Wp]``, the cells hit listed in ``touched``), and each
+    hit block adds its count times the weight rows of its (pooled-grid) taps."""
+    w, hw = p[2], p[1] * p[2]
+    cig, cog = p[14], p[15]
+    c_out, n_taps = p[3], p[6] * p[7]
+    bh, bw, hp, wp = p[16], p[17], p[18], p[19]
+    pooled = bh * bw > 1
+    n_touched = 0
     for wi in range(row.shape[0]):
         x = row[wi]
         if x == 0:
@@ -46,32 +55,58 @@ def _scatter(acc, row, weights, p):
             idx = wi * 8 + np.int64(_ctz(bits))
             bits &= bits - np.uint64(1)
             ci = idx // hw
-            r = idx - ci * hw
-            iy = r // w
-            ix = r - iy * w
+            q = idx - ci * hw
+            if pooled:
+                iy = q // w
+                ix = q - iy * w
+                py = iy // bh
+                px = ix // bw
+                if py < hp and px < wp:          # pixels past the last whole block are never read
+                    cell = ci * (hp * wp) + py * wp + px
+                    if counts[cell] == 0:
+                        touched[n_touched] = cell
+                        n_touched += 1
+                    counts[cell] += 1
+                continue
             c0 = (ci // cig) * cog
-            for ky in range(kh):
-                py = iy + ph - ky * dh
-                if py < 0:
-                    break
-                if py % sh != 0:
-                    continue
-                oy = py // sh
-                if oy >= ho:
-                    continue
-                for kx in range(kw):
-                    px = ix + pw - kx * dw
-                    if px < 0:
-                        break
-                    if px % sw != 0:
-                        continue
-                    ox = px // sw
-                    if ox >= wo:
-                        continue
-                    wrow = weights[ci, ky, kx]
-                    arow = acc[oy, ox]
-                    for j in range(cog):
-                        arow[c0 + j] += wrow[j]
+            for e in range(tap_ptr[q], tap_ptr[q + 1]):
+                ab = taps[e, 0] * c_out + c0
+                wb = (ci * n_taps + taps[e, 1]) * cog
+                for j in range(cog):
+                    acc[ab + j] += weights[wb + j]
+    for m in range(n_touched):
+        cell = touched[m]
+        n = counts[cell]
+        counts[cell] = 0
+        ci = cell // (hp * wp)
+        q = cell - ci * (hp * wp)
+        c0 = (ci // cig) * cog
+        for e in range(tap_ptr[q], tap_ptr[q + 1]):
+            ab = taps[e, 0] * c_out + c0
+            wb = (ci * n_taps + taps[e, 1]) * cog
+            for j in range(cog):
+                acc[ab + j] += n * weights[wb + j]
+
+
+@njit(inline="always")
+def _lif_step(a, u, v, keep_u, keep_v, bias, threshold, o, c):
+    """One step of Lava's bit-accurate LIF on int32 lanes, in place, exactly as fixed_point_jit's
+    kernel computes it; ``a`` the InPort's int32 sum, ``o`` the step's spikes, ``c`` spike counts."""
+    n = a.shape[0]
+    for j in range(n):
+        # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
+        uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
+        uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+        uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
+        # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
+        vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
+        u[j] = uu
+        v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+    for j in range(n):            # spike where v > vth << 6, reset v there
+        fired = v[j] > threshold
+        o[j] = fired
+        c[j] += fired
+        v[j] = 0 if fired else v[j]
 
 
 @njit(inline="always")
@@ -80,28 +115,31 @@ def _wrap24(a):
 
 
 @njit(cache=True, nogil=True)
-def _conv_activation(words, weights, p, out):
+def _conv_activation(words, weights, taps, tap_ptr, p, out):
     """``out [samples, steps, n_out] = wrap24(conv(spikes))``, int32, C-major outputs."""
-    c_out, ho, wo = p[3], p[4], p[5]
-    acc = np.zeros((ho, wo, c_out), np.int32)
+    c_out, hw_out = p[3], p[4] * p[5]
+    acc = np.zeros((hw_out, c_out), np.int32)
+    flat_acc, flat_w = acc.ravel(), weights.ravel()
+    counts = np.zeros(p[0] * p[18] * p[19], np.int32)
+    touched = np.empty(p[0] * p[18] * p[19], np.int64)
     for k in range(words.shape[0]):
         for t in range(words.shape[1]):
             acc[:] = 0
-            _scatter(acc, words[k, t], weights, p)
+            _scatter(flat_acc, words[k, t], flat_w, taps, tap_ptr, p, counts, touched)
             o = out[k, t]
             for co in range(c_out):
-                for oy in range(ho):
-                    for ox in range(wo):
-                        o[(co * ho + oy) * wo + ox] = _wrap24(acc[oy, ox, co])
+                for q in range(hw_out):
+                    o[co * hw_out + q] = _wrap24(acc[q, co])
 
 
 @njit(cache=True, nogil=True)
-def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
+def _run_conv_lif(words, weights, taps, tap_ptr, p, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
                   out, counts, probe, u_out, v_out):
     """One LIF population fed by a conv (and ``extra`` int32 activations), over samples and steps.
 
     words    uint64 ``[samples, steps, n_in / 8]``: the conv's source spikes, 0/1 bytes
-    weights  int32 ``[C_in, kH, kW, C_out / groups]``; ``p`` int64 geometry (conv._Scatter.params)
+    weights  int32 ``[C_in, kH * kW, C_out / groups]``; ``taps``/``tap_ptr`` each input pixel's
+             (output position, kernel tap) pairs; ``p`` int64 geometry (conv._Scatter.params)
     has_wrap the conv sums can reach 2**23 (else Lava's 24-bit wrap is the identity and skipped)
     extra    int32 ``[samples, steps, n]``: the other projections' messages, added in int32 when
              ``has_extra`` (Lava's InPort sum)
@@ -112,9 +150,12 @@ def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v,
     Each sample starts from ``u = v = 0``. Per step: zero the sums, scatter the step's input spikes,
     then per neuron (C-major order) the LIF update exactly as fixed_point_jit computes it.
     """
-    c_out, ho, wo = p[3], p[4], p[5]
-    n = c_out * ho * wo
-    acc = np.zeros((ho, wo, c_out), np.int32)
+    c_out, hw_out = p[3], p[4] * p[5]
+    n = c_out * hw_out
+    acc = np.zeros((hw_out, c_out), np.int32)
+    flat_acc, flat_w = acc.ravel(), weights.ravel()
+    counts_in = np.zeros(p[0] * p[18] * p[19], np.int32)
+    touched = np.empty(p[0] * p[18] * p[19], np.int64)
     a = np.zeros(n, np.int32)
     for k in range(words.shape[0]):
         u = np.zeros(n, np.int32)
@@ -123,12 +164,11 @@ def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v,
         c[:] = 0
         for t in range(words.shape[1]):
             acc[:] = 0
-            _scatter(acc, words[k, t], weights, p)
+            _scatter(flat_acc, words[k, t], flat_w, taps, tap_ptr, p, counts_in, touched)
             for co in range(c_out):
-                for oy in range(ho):
-                    base = (co * ho + oy) * wo
-                    for ox in range(wo):
-                        a[base + ox] = acc[oy, ox, co]
+                base = co * hw_out
+                for q in range(hw_out):
+                    a[base + q] = acc[q, co]
             if has_wrap:
                 for j in range(n):
                     a[j] = _wrap24(a[j])
@@ -136,21 +176,24 @@ def _run_conv_lif(words, weights, p, has_wrap, extra, has_extra, keep_u, keep_v,
                 e = extra[k, t]
                 for j in range(n):
                     a[j] = _i32(a[j] + e[j])
-            for j in range(n):
-                # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
-                uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
-                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-                # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
-                vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
-                u[j] = uu
-                v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
-            o = out[k, t]
-            for j in range(n):            # spike where v > vth << 6, reset v there
-                fired = v[j] > threshold
-                o[j] = fired
-                c[j] += fired
-                v[j] = 0 if fired else v[j]
+            _lif_step(a, u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
+            if probe:
+                for j in range(n):
+                    u_out[k, t, j] = u[j]
+                    v_out[k, t, j] = v[j]
+
+
+@njit(cache=True, nogil=True)
+def _run_lif(act, keep_u, keep_v, bias, threshold, out, counts, probe, u_out, v_out):
+    """The same LIF over precomputed int32 InPort sums ``act [samples, steps, n]`` (the GEMM path)."""
+    n = act.shape[2]
+    for k in range(act.shape[0]):
+        u = np.zeros(n, np.int32)
+        v = np.zeros(n, np.int32)
+        c = counts[k]
+        c[:] = 0
+        for t in range(act.shape[1]):
+            _lif_step(act[k, t], u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
             if probe:
                 for j in range(n):
                     u_out[k, t, j] = u[j]
@@ -177,20 +220,32 @@ def _parallel(fn, n: int):
         pass
 
 
-def conv_activation(words, weights, params, out):
+def conv_activation(words, weights, taps, tap_ptr, params, out):
     """:func:`_conv_activation` over all samples, in parallel."""
-    _parallel(lambda lo, hi: _conv_activation(words[lo:hi], weights, params, out[lo:hi]), words.shape[0])
+    _parallel(lambda lo, hi: _conv_activation(words[lo:hi], weights, taps, tap_ptr, params, out[lo:hi]),
+              words.shape[0])
 
 
-def run_conv_lif(words, weights, params, has_wrap, extra, has_extra, keep_u, keep_v, bias, threshold,
-                 out, counts, probe, u_out, v_out):
+def run_conv_lif(words, weights, taps, tap_ptr, params, has_wrap, extra, has_extra, keep_u, keep_v, bias,
+                 threshold, out, counts, probe, u_out, v_out):
     """:func:`_run_conv_lif` over all samples, in parallel."""
     scalars = (np.int32(keep_u), np.int32(keep_v), bias, np.int32(threshold))
 
     def task(lo, hi):
         ex = extra[lo:hi] if has_extra else extra
         uo, vo = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
-        _run_conv_lif(words[lo:hi], weights, params, has_wrap, ex, has_extra, *scalars, out[lo:hi], counts[lo:hi],
-                      probe, uo, vo)
+        _run_conv_lif(words[lo:hi], weights, taps, tap_ptr, params, has_wrap, ex, has_extra, *scalars, out[lo:hi],
+                      counts[lo:hi], probe, uo, vo)
 
     _parallel(task, words.shape[0])
+
+
+def run_lif(act, keep_u, keep_v, bias, threshold, out, counts, probe, u_out, v_out):
+    """:func:`_run_lif` over all samples, in parallel."""
+    scalars = (np.int32(keep_u), np.int32(keep_v), bias, np.int32(threshold))
+
+    def task(lo, hi):
+        uo, vo = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
+        _run_lif(act[lo:hi], *scalars, out[lo:hi], counts[lo:hi], probe, uo, vo)
+
+    _parallel(task, act.shape[0])

@@ -111,6 +111,7 @@ class _Src:
     detail: str = ""
     terms: tuple = ()          # sum: its terms; linear: (input provenance,)
     shape: tuple = ()          # linear: one sample's output shape
+    in_shape: tuple = ()       # linear: one sample's input shape (as the module received it)
 
 
 @dataclass
@@ -274,7 +275,7 @@ def _trace(model: nn.Module, input_shape: tuple, timesteps: int, per_step: bool)
             return rec.tag(out, _Src("spike", call.path, call.step))
         if isinstance(mod, _LINEAR):
             return rec.tag(out, _Src("linear", call.path, call.step, terms=(call.args[0] if call.args else None,),
-                                     shape=tuple(out.shape[1:])))
+                                     shape=tuple(out.shape[1:]), in_shape=tuple(args[0].shape[1:])))
         if isinstance(mod, (nn.Flatten,) + _TRANSPARENT) and call.args and call.args[0] is not None:
             return rec.tag(out, call.args[0])
         return rec.tag(out, _Src("module", call.path, call.step, detail=type(mod).__name__))
@@ -418,17 +419,20 @@ def _terms(path: str, src: Optional[_Src]) -> list:
     return list(terms)
 
 
-def _edges(neuron_calls: List[_Call], trace_problem: Optional[str], modules: Dict[str, nn.Module]) -> dict:
+def _edges(neuron_calls: List[_Call], trace_problem: Optional[str], modules: Dict[str, nn.Module],
+           input_views: set) -> dict:
     """Per neuron path: the set of ``(linear path, source, delay)`` it receives, checked to be the same
     at every step (``source`` is ``'input'`` or a neuron path; ``delay`` 0 same step, 1 previous)."""
     by_neuron: Dict[str, Dict[int, set]] = {}
     for call in neuron_calls:
         edges = set()
         for term in _terms(call.path, call.args[0] if call.args else None):
-            chain, inner = [term.module], term.terms[0]
+            chain, inner, first = [term.module], term.terms[0], term
             while inner is not None and inner.kind == "linear":
                 chain.insert(0, inner.module)
-                inner = inner.terms[0]
+                first, inner = inner, inner.terms[0]
+            if inner is not None and inner.kind == "input":
+                input_views.add(first.in_shape)
             lin_path = chain[0]
             chain = tuple(chain)
             if inner is None or inner.kind == "const":
@@ -596,7 +600,12 @@ def trace_to_ir(model: nn.Module, input_shape: tuple, name: str, timesteps: int,
     for c in neuron_calls:
         _check_state_args(c)
     modules = dict(model.named_modules())
-    edges = _edges(neuron_calls, trace.problem, modules)
+    input_views: set = set()
+    edges = _edges(neuron_calls, trace.problem, modules, input_views)
+    if len(input_views) == 1:
+        view = next(iter(input_views))
+        if view != input_shape and int(np.prod(view)) == int(np.prod(input_shape)):
+            input_shape = tuple(int(d) for d in view)   # forward reshapes each step, e.g. (784,) -> (1, 28, 28)
 
     # depths: feed-forward (same-step) edges only; every edge must go from depth d to d + 1
     depth = {"input": 0}
