@@ -45,7 +45,7 @@ def quantize(net, calibration):
     from neurocomp.backends import fixed_point as fxp
     from neurocomp.ir import LoihiLIF, Population, Projection
     from neurocomp.ir.synapses import Conv
-    from neurocomp.quantize import _sign_mode, quantize_dense
+    from neurocomp.passes.quantize import _sign_mode, quantize_dense
     from neurocomp.targets import FixedPointFormat, load_descriptor
 
     fmt = FixedPointFormat.from_descriptor(load_descriptor("loihi2"))
@@ -76,7 +76,7 @@ def run_lava(net, spikes):
     depth), Lava Conv processes reached through reshape/transpose virtual ports, Dense processes;
     returns each population's spikes ``[samples, T, n]`` and the wall time of the run."""
     from neurocomp.backends import conv as cv
-    from neurocomp.backends.lava_sim import ensure_lava_runtime
+    from neurocomp.backends.lava import ensure_lava_runtime
     from neurocomp.ir.synapses import LoihiConv
     ensure_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps

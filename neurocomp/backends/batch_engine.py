@@ -1,6 +1,6 @@
 """Batched simulation of a layered feed-forward IR network — float or Loihi fixed point.
 
-Sample timing follows the Lava pipeline neurocomp builds (see ``backends/lava_sim.py``): a population
+Sample timing follows the Lava pipeline neurocomp builds (see ``backends/lava.py``): a population
 at depth ``d`` runs sample ``k`` during its own window of ``timesteps`` steps, starting ``d`` steps
 after the input did, with its state zeroed at the window start (``LIFReset`` with a staggered
 offset). Because Lava's ``Dense`` delays by exactly one step, the population at depth ``d`` sees at

@@ -61,7 +61,7 @@ Where the float IR and slayer can differ (measured in ``tests/test_slayer_fronte
 * **delay_shift** (default ``True``): slayer delays each block's output by one step to model the
   one-step axon delay between chip layers. The IR already has that delay (every projection delivers
   at ``t+1``), and neurocomp's targets give every population its own sample window, starting
-  ``depth`` steps after the input (``backends/sim.py``). So both settings map to the same IR, whose
+  ``depth`` steps after the input (``backends/batch_engine.py``). So both settings map to the same IR, whose
   per-window spikes are slayer's with ``delay_shift=False``, or — equivalently — slayer's
   ``delay_shift=True`` output ``depth`` steps later when the input is followed by ``depth`` silent
   steps. A model evaluated by slayer over ``T`` steps with ``delay_shift=True`` only sees its output

@@ -244,7 +244,7 @@ def _stream_divergence_cell(c: dict) -> str:
     return f"step {d['step']} (sample {d['sample']} +{d['step_in_sample']}), neuron {d['neuron']}{corr}"
 
 def format_stream_verify(report: dict) -> str:
-    """The side-by-side table of :func:`verify_stream_build`."""
+    """The side-by-side table of :func:`neurocomp.pipeline.verify.verify_build` on a stream build."""
     n = report["samples"]
     what = f"{n} held-out samples" if report["mode"] == "dataset" else "the script's input spikes"
     lines = [f"{report['model']}: {what} as one stream of {report['stream_steps']} steps "

@@ -1,0 +1,553 @@
+"""The stream schedule's compiled engine: :func:`neurocomp.backends.stream_engine.run_stream` with
+``engine="jit"`` — the recurrent simulator and learner as one event-driven numba kernel.
+
+It computes exactly what the numpy stepper computes (that stepper, with
+:func:`neurocomp.backends.fixed_point.lif_step` and
+:class:`~neurocomp.backends.learning_engine.LoihiLearningEngine`, stays the reference it is tested
+against; the semantics and their sources in Lava are documented there and in
+:mod:`neurocomp.backends.fixed_point`). Per step ``t`` (1-based), in the stepper's order:
+
+1. **LIF** of every population from the activation buffered at ``t-1``: int32 lanes, Lava's int32
+   wrap-arounds of ``a << 6`` and of the ``u``/``v`` sums, the sign-magnitude decay split exactly into
+   int32 products, the single 24-bit wrap of ``u``, the clip of ``v`` — the very helpers of
+   :mod:`neurocomp.backends.fixed_point_jit` (``_decay``, ``_i32``), applied unconditionally;
+2. **delivery**: per projection, the weight rows of the sources that spiked this step (the list of
+   spiking neurons is made once per population and step) summed in int64 — the stepper's
+   ``W[:, s].sum(axis=1)`` in int64, the same value modulo 2**64 whatever the order — then
+   ``<< weight_exp`` or the floor shift ``>> -weight_exp`` in int64 as numpy shifts, cut to int32 and
+   added to the target's int32 InPort sum (the stepper adds in int64 and wraps once: equal modulo
+   2**32); the weights are those before this step's learning;
+3. **learning**, per plastic projection, one epoch exactly as ``LoihiLearningEngine.step``:
+
+   * random numbers: the same three PCG64 streams per projection (``rng_seed``, ``rng_seed + 2``,
+     Lava's ``ConnVarRandom`` seed 2), drawn with numpy in blocks per chunk of steps
+     (:class:`_LavaDraws`; a PCG64 generator's doubles are one 64-bit output each, so block draws
+     are the same sequence) and indexed as the stepper does: ``2t``, ``2t`` and ``t``;
+   * traces: ``x1`` (pre), ``y1`` (post) or the teacher's ``y2`` decay as
+     ``floor(d * x) + (r < frac(d * x))`` with ``d`` the stepper's own float64 ``exp(-1/tau)``
+     (computed by numpy once and passed in, so no libm difference can enter), the same float64
+     product, ``frac = s - floor(s)`` (exactly numpy's ``s % 1``: both are the correctly rounded value
+     of the exact ``s - floor(s)``), then the impulse and the 7-bit clip; a zero trace stays zero
+     (``floor(0) + (r < 0) = 0``), so only non-zero traces are decayed;
+   * each term's product ``dependency * prod(factors) * mantissa`` in int64 (a product of integers:
+     the same value in any order), ``>> max(0, width - 15)``, ``<< exponent + 7``, saturated, summed
+     into ``w << 7`` with the accumulator's saturation after every term; the sign mode's clip; the
+     stochastic rounding ``(acc >> 7) + (r < (acc & 127) / 128)`` — the stepper's
+     ``floor(acc / 128) + (r < (acc / 128) % 1)``, whose division and remainder are exact dyadic
+     values; the 8-bit clip. The factor clips of the stepper (``x0``, ``y0`` to 1 bit, traces to 7
+     bits) never change a value (spikes are 0/1 and traces 0..127), so they are not repeated.
+
+   **Which synapses it visits** (the one place this kernel is event-driven where the stepper is
+   dense): an epoch where neither side spiked changes nothing (the stepper returns early; here too).
+   Otherwise the stepper runs the epoch on every synapse, but a synapse all of whose term products
+   are zero keeps its weight exactly — ``acc = w << 7`` needs no saturation, no rounding and no
+   clip — *provided* ``w`` is already inside its sign mode's 8-bit range. So the first epoch that
+   does work visits every synapse (it brings out-of-range initial weights into range, as Lava's
+   first epoch does), and every later one visits a superset of the synapses with a non-zero
+   product: a term with dependency ``x0`` is non-zero only in a column ``j`` whose pre neuron
+   spiked and a row ``i`` whose post-side factors (``y0``, ``y1``, ``y2``) are all non-zero; a term
+   with dependency ``y0`` only in a row whose post neuron spiked and a column whose pre-side factors
+   (``x0``, ``x1``) are all non-zero. Every visited synapse runs the full epoch (all terms).
+
+The stream is cut into chunks of :data:`CHUNK` steps (random draws, input events and teacher values
+per chunk; state carried between the calls). The first call in a fresh environment compiles the kernel
+(one signature, ~10-20 s); numba caches it on disk like the batched engine's
+(:func:`neurocomp.backends.fixed_point._jit_module` sets up the cache directory).
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, Optional
+
+import numpy as np
+from numba import njit
+
+from neurocomp.backends.fixed_point_jit import ACT_SHIFT, MAX_UV, UV_RANGE, _decay, _i32
+
+CHUNK = 8192            # steps per kernel call
+
+# Lava 0.10's learning constants (the same as neurocomp.backends.learning_engine)
+W_ACC = 15
+ACC_MIN, ACC_MAX = -(2 ** W_ACC) - 1, 2 ** W_ACC - 1
+TRACE_MAX = 127
+ACC_SHIFT = 7
+EXCITATORY, INHIBITORY, MIXED = 2, 3, 1
+
+# factor codes of a term (counts per code are passed to the kernel)
+_FACTORS = ("x0", "x1", "y0", "y1", "y2")
+
+
+class _LavaDraws:
+    """One of Lava's learning random streams as numpy draws it (a seeded PCG64 ``Generator``, one double
+    per draw), handed out by index range: ``take(lo, hi, stride)`` = draws ``lo, lo+stride, ... < hi``.
+    Indices must not go back below the previous ``hi`` (each chunk of steps asks for later ones)."""
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+        self._buf = np.empty(0)
+        self._base = 0
+
+    def take(self, lo: int, hi: int, stride: int) -> np.ndarray:
+        if lo < self._base:
+            raise ValueError("draws are consumed in order")
+        need = hi - self._base
+        if need > len(self._buf):
+            self._buf = np.concatenate([self._buf, self._rng.random(need - len(self._buf))])
+        out = self._buf[lo - self._base: hi - self._base: stride].copy()
+        self._buf = self._buf[hi - self._base:]
+        self._base = hi
+        return out
+
+
+# ---------------------------------------------------------------------------------- the kernel
+@njit(inline="always")
+def _trace_decay(value, d, tau_zero, r):
+    """The stepper's ``_decay_trace`` of one integer trace value (float64 ``d = exp(-1/tau)``)."""
+    if tau_zero:
+        return np.int64(0)
+    scaled = d * np.float64(value)
+    fl = np.floor(scaled)
+    frac = scaled - fl
+    return np.int64(fl + (1.0 if r < frac else 0.0))
+
+
+@njit(inline="always")
+def _epoch(w, q, pre_j, post_i, j, i, xp, yp, tm_start, tm_stop, tm_dep, tm_mant, tm_rs, tm_ls,
+           sign, r_round):
+    """One synapse's learning epoch: the new weight from ``w`` (``xp``/``yp``: the per-term products of
+    the pre-side and post-side factors of column ``j`` and row ``i``)."""
+    acc = w << ACC_SHIFT
+    for k in range(tm_start, tm_stop):
+        kk = k - tm_start
+        dep = pre_j if tm_dep[k] == 0 else post_i
+        prod = np.int64(0)
+        if dep != 0:
+            prod = ((xp[kk, j] * yp[kk, i]) * tm_mant[k]) >> tm_rs[k]
+            prod = prod << tm_ls[k]
+            prod = min(max(prod, ACC_MIN), ACC_MAX)
+        acc = min(max(acc + prod, ACC_MIN), ACC_MAX)
+    if sign == EXCITATORY:
+        acc = max(acc, 0)
+    elif sign == INHIBITORY:
+        acc = min(acc, 0)
+    nw = (acc >> ACC_SHIFT) + (1 if r_round < np.float64(acc & 127) / 128.0 else 0)
+    if sign == INHIBITORY:
+        return -min(max(-nw, 0), 255)
+    low = -256 if sign == MIXED else 0
+    return min(max(nw, low), 255)
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _run_stream(in_ptr, in_idx, rnd, teach,
+                node_off, node_size, keep_u, keep_v, threshold, bias,
+                proj_src, proj_tgt, proj_woff, proj_exp, weights,
+                pl_proj, pl_xoff, pl_yoff, pl_dx, pl_dy, pl_xtau0, pl_ytau0, pl_ximp, pl_yimp, pl_third,
+                pl_tcol, pl_sign, pl_tstart, pl_tstop, d_teacher,
+                tm_dep, tm_mant, tm_rs, tm_ls, tm_cnt,
+                u, v, a_cur, x1, ytr, first, updates,
+                trains, probe, u_out, v_out, peaks, peak_u, peak_v, fired_any):
+    """``n = len(in_ptr) - 1`` steps of the stream from the given state (updated in place).
+
+    in_ptr/in_idx  the input's spiking channels per step (CSR)
+    rnd            float64 ``[n, 3Q]``: per plastic projection its x-decay, y-decay and weight-rounding
+                   random number of each step
+    teach          int64 ``[n, columns]``: third-factor values, plastic projection ``q`` at ``pl_tcol[q]``
+    node_off/size  node 0 is the input, node ``p + 1`` population ``p``; neuron arrays (u, v, a_cur,
+                   bias, the spike vector) are indexed ``node_off[node] + i``
+    keep_u/keep_v/threshold  per population, int32 (``4095 - du``, ``4096 - dv``, ``vth << 6`` clamped)
+    proj_*         per projection: source/target node, offset of its transposed weights
+                   ``[n_pre, n_post]`` in ``weights`` (int64), weight exponent
+    pl_*           per plastic projection (``Q``): projection index, trace offsets in ``x1``/``ytr``,
+                   decay factors and tau-0 flags, impulses, third-factor flag, teacher column, sign
+                   mode, its terms ``tm_*[pl_tstart:pl_tstop]``
+    tm_cnt         int64 ``[K, 5]``: how often x0, x1, y0, y1, y2 occur among a term's factors
+    first          1 until the projection's first epoch that does work (then every synapse is visited)
+    trains         bool ``[n, n_neurons]`` (written): spikes of every population, ``node_off - n_in``
+    """
+    n_steps = in_ptr.shape[0] - 1
+    n_nodes = node_off.shape[0]
+    n_pops = n_nodes - 1
+    n_in = node_size[0]
+    n_spk = node_off[n_nodes - 1] + node_size[n_nodes - 1]
+    n_proj = proj_src.shape[0]
+    n_pl = pl_proj.shape[0]
+    max_n = 1
+    for nd in range(n_nodes):
+        max_n = max(max_n, node_size[nd])
+    max_k = 1
+    for q in range(n_pl):
+        max_k = max(max_k, pl_tstop[q] - pl_tstart[q])
+    spk = np.zeros(n_spk, np.int64)
+    ev = np.zeros(n_spk, np.int64)
+    ev_n = np.zeros(n_nodes, np.int64)
+    a_next = np.zeros(n_spk, np.int32)
+    dot = np.zeros(max_n, np.int64)
+    xp = np.zeros((max_k, max_n), np.int64)
+    yp = np.zeros((max_k, max_n), np.int64)
+    ylist = np.zeros(max_n, np.int64)
+    yflag = np.zeros(max_n, np.int64)
+    xlist = np.zeros(max_n, np.int64)
+    for t in range(n_steps):
+        # -- the input's spikes
+        for e in range(ev_n[0]):
+            spk[ev[e]] = 0
+        m = 0
+        for e in range(in_ptr[t], in_ptr[t + 1]):
+            c = in_idx[e]
+            spk[c] = 1
+            ev[m] = c
+            m += 1
+        ev_n[0] = m
+        # -- 1. LIF of every population from the activation buffered at t-1
+        for p in range(n_pops):
+            off = node_off[p + 1]
+            ku, kv, thr = keep_u[p], keep_v[p], threshold[p]
+            m = 0
+            row = trains[t]
+            base = n_in              # column of neuron i in trains, u_out, v_out: i - n_in
+            for i in range(off, off + node_size[p + 1]):
+                uu = _i32(_decay(u[i], ku) + _i32(a_cur[i] << ACT_SHIFT))
+                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
+                vv = _i32(_i32(_decay(v[i], kv) + uu) + bias[i])
+                vv = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+                u[i] = uu
+                fired = vv > thr
+                if fired:
+                    vv = np.int32(0)
+                    ev[off + m] = i
+                    m += 1
+                v[i] = vv
+                spk[i] = 1 if fired else 0
+                row[i - base] = fired
+                if probe:
+                    u_out[t, i - base] = uu
+                    v_out[t, i - base] = vv
+                if peaks:
+                    peak_u[p] = max(peak_u[p], abs(np.int64(uu)))
+                    peak_v[p] = max(peak_v[p], abs(np.int64(vv)))
+            ev_n[p + 1] = m
+            if peaks and m > 0:
+                fired_any[p] = 1
+        # -- 2. delivery: what every projection sends for step t+1 (weights before this step's learning)
+        for i in range(n_in, n_spk):
+            a_next[i] = 0
+        for r in range(n_proj):
+            src, tgt = proj_src[r], proj_tgt[r]
+            ns = ev_n[src]
+            if ns == 0:
+                continue
+            n_post = node_size[tgt]
+            woff = proj_woff[r]
+            s0 = node_off[src]
+            for i in range(n_post):
+                dot[i] = 0
+            for e in range(s0, s0 + ns):
+                rb = woff + (ev[e] - s0) * n_post
+                for i in range(n_post):
+                    dot[i] += weights[rb + i]
+            we = proj_exp[r]
+            t0 = node_off[tgt]
+            if we >= 32:          # the low 32 bits of acc << e are 0
+                continue
+            if we >= 0:
+                for i in range(n_post):
+                    a_next[t0 + i] = _i32(a_next[t0 + i] + _i32(dot[i] << we))
+            else:
+                sh = min(-we, 63)
+                for i in range(n_post):
+                    a_next[t0 + i] = _i32(a_next[t0 + i] + _i32(dot[i] >> sh))
+        for i in range(n_in, n_spk):
+            a_cur[i] = a_next[i]
+        # -- 3. one learning epoch per plastic projection
+        for q in range(n_pl):
+            r = pl_proj[q]
+            src, tgt = proj_src[r], proj_tgt[r]
+            s0, t0 = node_off[src], node_off[tgt]
+            n_pre, n_post = node_size[src], node_size[tgt]
+            woff = proj_woff[r]
+            ts, te = pl_tstart[q], pl_tstop[q]
+            rx, ry, rc = rnd[t, 3 * q], rnd[t, 3 * q + 1], rnd[t, 3 * q + 2]
+            third = pl_third[q] != 0
+            xo, yo = pl_xoff[q], pl_yoff[q]
+            # traces
+            dx, xt0, ximp = pl_dx[q], pl_xtau0[q] != 0, pl_ximp[q]
+            for j in range(n_pre):
+                val = x1[xo + j]
+                if val != 0:
+                    val = _trace_decay(val, dx, xt0, rx)
+                if spk[s0 + j] != 0:
+                    val = min(val + ximp, TRACE_MAX)
+                x1[xo + j] = val
+            if third:
+                tc = pl_tcol[q]
+                for i in range(n_post):
+                    val = teach[t, tc + i]
+                    if val != 0:
+                        val = _trace_decay(val, d_teacher, False, ry)
+                    ytr[yo + i] = min(max(val, 0), TRACE_MAX)
+            else:
+                dy, yt0, yimp = pl_dy[q], pl_ytau0[q] != 0, pl_yimp[q]
+                for i in range(n_post):
+                    val = ytr[yo + i]
+                    if val != 0:
+                        val = _trace_decay(val, dy, yt0, ry)
+                    if spk[t0 + i] != 0:
+                        val = min(val + yimp, TRACE_MAX)
+                    ytr[yo + i] = val
+            n_pre_ev, n_post_ev = ev_n[src], ev_n[tgt]
+            if n_pre_ev == 0 and n_post_ev == 0:
+                continue          # every product is gated by a spike: nothing changes
+            updates[q] += 1
+            sign = pl_sign[q]
+            # per term, the products of its pre-side and post-side factors
+            has_x0 = False
+            has_y0 = False
+            for k in range(ts, te):
+                kk = k - ts
+                if tm_dep[k] == 0:
+                    has_x0 = True
+                else:
+                    has_y0 = True
+                for j in range(n_pre):
+                    f = np.int64(1)
+                    pj = spk[s0 + j]
+                    xj = x1[xo + j]
+                    for _ in range(tm_cnt[k, 0]):
+                        f *= pj
+                    for _ in range(tm_cnt[k, 1]):
+                        f *= xj
+                    xp[kk, j] = f
+                for i in range(n_post):
+                    f = np.int64(1)
+                    pi = spk[t0 + i]
+                    yv = ytr[yo + i]
+                    y1v = np.int64(0) if third else yv
+                    y2v = yv if third else np.int64(0)
+                    for _ in range(tm_cnt[k, 2]):
+                        f *= pi
+                    for _ in range(tm_cnt[k, 3]):
+                        f *= y1v
+                    for _ in range(tm_cnt[k, 4]):
+                        f *= y2v
+                    yp[kk, i] = f
+            if first[q] != 0:     # the first epoch with work: every synapse (weights into range)
+                first[q] = 0
+                for j in range(n_pre):
+                    pj = spk[s0 + j]
+                    rb = woff + j * n_post
+                    for i in range(n_post):
+                        weights[rb + i] = _epoch(weights[rb + i], q, pj, spk[t0 + i], j, i, xp, yp, ts, te,
+                                                 tm_dep, tm_mant, tm_rs, tm_ls, sign, rc)
+                continue
+            # rows a dependency-x0 term can change: every post-side factor non-zero
+            n_y = 0
+            if has_x0 and n_pre_ev > 0:
+                for i in range(n_post):
+                    hit = 0
+                    for k in range(ts, te):
+                        if tm_dep[k] == 0 and yp[k - ts, i] != 0 and tm_mant[k] != 0:
+                            hit = 1
+                    yflag[i] = hit
+                    if hit:
+                        ylist[n_y] = i
+                        n_y += 1
+                for e in range(s0, s0 + n_pre_ev):
+                    j = ev[e] - s0
+                    rb = woff + j * n_post
+                    for c in range(n_y):
+                        i = ylist[c]
+                        weights[rb + i] = _epoch(weights[rb + i], q, 1, spk[t0 + i], j, i, xp, yp, ts, te,
+                                                 tm_dep, tm_mant, tm_rs, tm_ls, sign, rc)
+            else:
+                for i in range(n_post):
+                    yflag[i] = 0
+            # columns a dependency-y0 term can change (rows whose post neuron spiked), those not done above
+            if has_y0 and n_post_ev > 0:
+                n_x = 0
+                for j in range(n_pre):
+                    hit = 0
+                    for k in range(ts, te):
+                        if tm_dep[k] == 1 and xp[k - ts, j] != 0 and tm_mant[k] != 0:
+                            hit = 1
+                    if hit:
+                        xlist[n_x] = j
+                        n_x += 1
+                for e in range(t0, t0 + n_post_ev):
+                    i = ev[e] - t0
+                    for c in range(n_x):
+                        j = xlist[c]
+                        pj = spk[s0 + j]
+                        if pj != 0 and yflag[i] != 0:
+                            continue      # visited with its column
+                        rb = woff + j * n_post
+                        weights[rb + i] = _epoch(weights[rb + i], q, pj, 1, j, i, xp, yp, ts, te,
+                                                 tm_dep, tm_mant, tm_rs, tm_ls, sign, rc)
+
+
+# ---------------------------------------------------------------------------------- the driver
+def jit_problem(net) -> Optional[str]:
+    """Why the compiled engine cannot run ``net`` exactly as the stepper does (None when it can)."""
+    for pop in net.populations:
+        for name in ("du", "dv"):
+            if not 0 <= getattr(pop.neuron, name) < 4096:
+                return f"population {pop.name!r}: {name}={getattr(pop.neuron, name)} is not a 12-bit decay"
+    return None
+
+
+class _Program:
+    """A fixed-point network laid out as the kernel's flat arrays."""
+
+    def __init__(self, net, learn: bool, teacher: Dict[str, np.ndarray], steps: int):
+        from neurocomp.backends.fixed_point import INT32_LIMIT, VTH_SHIFT, effective_bias, wrap_int32
+        from neurocomp.backends.learning_engine import (FACTOR_BITS, THIRD_FACTOR_TAU, W_S_MANT,
+                                                        W_ACCUMULATOR_U, initial_weights)
+        self.net = net
+        self.pops = list(net.populations)
+        names = [net.input.name] + [p.name for p in self.pops]
+        sizes = [net.input.size] + [p.size for p in self.pops]
+        self.node = {n: k for k, n in enumerate(names)}
+        self.node_size = np.array(sizes, dtype=np.int64)
+        self.node_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.n_in = net.input.size
+        n_spk = int(sum(sizes))
+        self.keep_u = np.array([4095 - p.neuron.du for p in self.pops], dtype=np.int32)
+        self.keep_v = np.array([4096 - p.neuron.dv for p in self.pops], dtype=np.int32)
+        self.threshold = np.array([np.clip(p.neuron.vth << VTH_SHIFT, -INT32_LIMIT, INT32_LIMIT - 1)
+                                   for p in self.pops], dtype=np.int32)
+        self.bias = np.zeros(n_spk, dtype=np.int32)
+        for k, p in enumerate(self.pops):
+            o = self.node_off[k + 1]
+            self.bias[o:o + p.size] = wrap_int32(effective_bias(p.neuron))
+        projs = list(net.projections)
+        self.projs = projs
+        blocks, offs, off = [], [], 0
+        for p in projs:
+            w = initial_weights(p)
+            blocks.append(np.ascontiguousarray(w.T, dtype=np.int64).ravel())
+            offs.append(off)
+            off += w.size
+        self.weights = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+        self.proj_woff = np.array(offs, dtype=np.int64)
+        self.proj_src = np.array([self.node[p.source] for p in projs], dtype=np.int64)
+        self.proj_tgt = np.array([self.node[p.target] for p in projs], dtype=np.int64)
+        self.proj_exp = np.array([p.synapse.weight_exp for p in projs], dtype=np.int64)
+        plastic = [(r, p) for r, p in enumerate(projs) if p.plasticity is not None and learn]
+        self.plastic = plastic
+        Q = len(plastic)
+        pl = {k: np.zeros(Q, dtype=np.int64) for k in ("proj", "xoff", "yoff", "xtau0", "ytau0", "ximp",
+                                                       "yimp", "third", "tcol", "sign", "tstart", "tstop")}
+        pl["dx"], pl["dy"] = np.zeros(Q), np.zeros(Q)
+        terms, xo, yo, tc, cols = [], 0, 0, 0, []
+        self.draws = []
+        for q, (r, p) in enumerate(plastic):
+            rule = p.plasticity
+            n_post, n_pre = p.synapse.shape
+            pl["proj"][q], pl["xoff"][q], pl["yoff"][q] = r, xo, yo
+            xo += n_pre
+            yo += n_post
+            # the stepper's own float64 decay factors (numpy's exp, not libm's)
+            pl["dx"][q] = np.exp(-1 / np.float64(rule.x1_tau)) if rule.x1_tau else 0.0
+            pl["dy"][q] = np.exp(-1 / np.float64(rule.y1_tau)) if rule.y1_tau else 0.0
+            pl["xtau0"][q], pl["ytau0"][q] = rule.x1_tau == 0, rule.y1_tau == 0
+            pl["ximp"][q], pl["yimp"][q] = rule.x1_impulse, rule.y1_impulse
+            pl["third"][q] = rule.third_factor
+            pl["sign"][q] = p.synapse.sign_mode
+            if rule.third_factor:
+                given = np.asarray(teacher[p.name], dtype=np.int64)
+                if given.ndim != 2 or given.shape[0] < steps or given.shape[1] != n_post:
+                    raise ValueError(f"teacher for {p.name!r}: shape {given.shape}, expected ({steps}, {n_post})")
+                pl["tcol"][q] = tc
+                tc += n_post
+                cols.append(given[:steps])
+            pl["tstart"][q] = len(terms)
+            for dep, factors, mant, exp in rule.terms:
+                width = W_S_MANT + sum(FACTOR_BITS[f] for f in factors)
+                counts = [sum(1 for f in factors if f == code) for code in _FACTORS]
+                terms.append((0 if dep == "x0" else 1, mant, max(0, width - W_ACCUMULATOR_U), exp + 7, counts))
+            pl["tstop"][q] = len(terms)
+            self.draws.append((_LavaDraws(rule.rng_seed), _LavaDraws(rule.rng_seed + 2), _LavaDraws(2)))
+        self.pl = pl
+        self.d_teacher = float(np.exp(-1 / np.float64(THIRD_FACTOR_TAU)))
+        self.teacher = (np.ascontiguousarray(np.concatenate(cols, axis=1)) if cols
+                        else np.zeros((steps, 0), dtype=np.int64))
+        K = max(1, len(terms))
+        self.tm_dep = np.array([t[0] for t in terms] or [0], dtype=np.int64)[:K]
+        self.tm_mant = np.array([t[1] for t in terms] or [0], dtype=np.int64)[:K]
+        self.tm_rs = np.array([t[2] for t in terms] or [0], dtype=np.int64)[:K]
+        self.tm_ls = np.array([t[3] for t in terms] or [0], dtype=np.int64)[:K]
+        self.tm_cnt = np.array([t[4] for t in terms] or [[0] * 5], dtype=np.int64).reshape(K, 5)
+        # state
+        self.u = np.zeros(n_spk, dtype=np.int32)
+        self.v = np.zeros(n_spk, dtype=np.int32)
+        self.a = np.zeros(n_spk, dtype=np.int32)
+        self.x1 = np.zeros(max(xo, 1), dtype=np.int64)
+        self.ytr = np.zeros(max(yo, 1), dtype=np.int64)
+        self.first = np.ones(Q, dtype=np.int64)
+        self.updates = np.zeros(Q, dtype=np.int64)
+        P = len(self.pops)
+        self.peak_u = np.zeros(P, dtype=np.int64)
+        self.peak_v = np.zeros(P, dtype=np.int64)
+        self.fired_any = np.zeros(P, dtype=np.int64)
+
+    def random_chunk(self, t_lo: int, t_hi: int) -> np.ndarray:
+        """``[t_hi - t_lo + 1, 3Q]`` random numbers for steps ``t_lo..t_hi`` (1-based): draws ``2t``, ``2t``, ``t``."""
+        out = np.zeros((t_hi - t_lo + 1, 3 * len(self.draws)))
+        for q, (dx, dy, dc) in enumerate(self.draws):
+            out[:, 3 * q] = dx.take(2 * t_lo, 2 * t_hi + 1, 2)
+            out[:, 3 * q + 1] = dy.take(2 * t_lo, 2 * t_hi + 1, 2)
+            out[:, 3 * q + 2] = dc.take(t_lo, t_hi + 1, 1)
+        return out
+
+    def weights_of(self, r: int) -> np.ndarray:
+        p = self.projs[r]
+        n_post, n_pre = p.synapse.shape
+        o = self.proj_woff[r]
+        return self.weights[o:o + n_post * n_pre].reshape(n_pre, n_post).T.copy()
+
+
+def run_stream_jit(net, stream: np.ndarray, teacher: Dict[str, np.ndarray], learn: bool, probe: bool,
+                   probe_peaks: bool, progress=None):
+    """The compiled run of ``stream`` (bool ``[steps, n_in]``) through fixed-point ``net`` (checked by the
+    caller). Returns ``(trains {pop: [steps, n] bool}, (u, v) {pop: [steps, n] int64} or {},
+    weights {proj: [n_post, n_pre] int64}, learning_updates {proj: int}, peaks {pop: (u, v)} or {})``."""
+    from neurocomp.backends.fixed_point import VTH_SHIFT, _jit_module
+    _jit_module()   # numba's cache directory set up as for the batched engine
+    steps = len(stream)
+    prog = _Program(net, learn, teacher, steps)
+    n_neurons = int(prog.node_size[1:].sum())
+    trains = np.zeros((steps, n_neurons), dtype=bool)
+    u_out = np.zeros((steps, n_neurons) if probe else (0, 0), dtype=np.int64)
+    v_out = np.zeros_like(u_out)
+    pl = prog.pl
+    for lo in range(0, steps, CHUNK):
+        hi = min(lo + CHUNK, steps)
+        part = stream[lo:hi]
+        k, c = np.nonzero(part)
+        ptr = np.zeros(hi - lo + 1, dtype=np.int64)
+        np.cumsum(np.bincount(k, minlength=hi - lo), out=ptr[1:])
+        rnd = prog.random_chunk(lo + 1, hi)
+        teach = np.ascontiguousarray(prog.teacher[lo:hi])
+        _run_stream(ptr, c.astype(np.int64), rnd, teach,
+                    prog.node_off, prog.node_size, prog.keep_u, prog.keep_v, prog.threshold, prog.bias,
+                    prog.proj_src, prog.proj_tgt, prog.proj_woff, prog.proj_exp, prog.weights,
+                    pl["proj"], pl["xoff"], pl["yoff"], pl["dx"], pl["dy"], pl["xtau0"], pl["ytau0"], pl["ximp"],
+                    pl["yimp"], pl["third"], pl["tcol"], pl["sign"], pl["tstart"], pl["tstop"], prog.d_teacher,
+                    prog.tm_dep, prog.tm_mant, prog.tm_rs, prog.tm_ls, prog.tm_cnt,
+                    prog.u, prog.v, prog.a, prog.x1, prog.ytr, prog.first, prog.updates,
+                    trains[lo:hi], probe, u_out[lo:hi] if probe else u_out, v_out[lo:hi] if probe else v_out,
+                    probe_peaks, prog.peak_u, prog.peak_v, prog.fired_any)
+        if progress:
+            progress(hi, steps)
+    out_trains, states, peaks = {}, {}, {}
+    for k, p in enumerate(prog.pops):
+        o = prog.node_off[k + 1] - prog.n_in
+        out_trains[p.name] = trains[:, o:o + p.size]
+        if probe:
+            states[p.name] = (u_out[:, o:o + p.size], v_out[:, o:o + p.size])
+        if probe_peaks:
+            vth = int(p.neuron.vth << VTH_SHIFT) if prog.fired_any[k] else 0
+            peaks[p.name] = (int(prog.peak_u[k]), max(int(prog.peak_v[k]), vth))
+    weights = {prog.projs[r].name: prog.weights_of(r) for r, _ in prog.plastic}
+    updates = {prog.projs[r].name: int(prog.updates[q]) for q, (r, _) in enumerate(prog.plastic)}
+    return out_trains, states, weights, updates, peaks
