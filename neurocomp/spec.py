@@ -359,8 +359,43 @@ def _check_keys(value, path: str = "") -> None:
         raise SpecError("", path, "contains a NUL character")
 
 
-def load_spec(path) -> ModelSpec:
-    """Read and validate a model.yaml; raise :class:`SpecError` naming file and key on any problem."""
+def apply_overrides(doc: dict, overrides, path) -> dict:
+    """A copy of the YAML document ``doc`` with every dotted key of ``overrides`` set to its value,
+    missing sections created: ``{"quantize.weight_bits": 4, "input.timesteps": 50}``. A key that is
+    not dotted names, or that goes through a value that is not a mapping, is a :class:`SpecError`
+    naming it; whether the result is a valid spec is :func:`load_spec`'s to check."""
+    import copy
+    out = copy.deepcopy(doc)
+    for key, value in overrides.items():
+        parts = key.split(".") if isinstance(key, str) else []
+        if not parts or not all(p.isidentifier() for p in parts):
+            raise SpecError(path, short_repr(key), "an override key is dotted names, e.g. quantize.weight_bits")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise SpecError(path, key, f"cannot override: {'.'.join(parts[:i + 1])} is "
+                                           f"{short_repr(child)}, not a mapping of keys")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
+def _override_note(key: str, overrides) -> str:
+    """`` (override K=V)`` for the override an error at ``key`` comes from, else ``""``."""
+    for k, v in (overrides or {}).items():
+        if isinstance(k, str) and (key == k or key.startswith((k + ".", k + "[")) or k.startswith(key + ".")):
+            return f" (override {k}={short_repr(v)})"
+    return ""
+
+
+def load_spec(path, overrides: Optional[Dict[str, Any]] = None) -> ModelSpec:
+    """Read and validate a model.yaml; raise :class:`SpecError` naming file and key on any problem.
+
+    ``overrides``: dotted keys set on the document before it is validated (:func:`apply_overrides`),
+    e.g. ``{"quantize.weight_bits": 4}``; validated like the file, an error names the key."""
     path = Path(path)
     if path.is_dir():
         raise SpecError(path, "", "is a directory; give the model.yaml file")
@@ -369,6 +404,8 @@ def load_spec(path) -> ModelSpec:
     doc = _read_yaml(path)
     if not isinstance(doc, dict):
         raise SpecError(path, "", "must be a YAML mapping with keys neurocomp, name, source, ...")
+    if overrides:
+        doc = apply_overrides(doc, overrides, path)
     try:
         _check_keys(doc)
     except SpecError as e:
@@ -379,7 +416,7 @@ def load_spec(path) -> ModelSpec:
         spec = ModelSpec.model_validate({**doc, "base_dir": path.resolve().parent, "path": path})
     except ValidationError as e:
         key, msg = _first_error(e)
-        raise SpecError(path, key, msg) from None
+        raise SpecError(path, key, msg + _override_note(key, overrides)) from None
     try:
         _check_files(spec)
     except (OSError, ValueError, RuntimeError) as e:  # a path the OS cannot even look up

@@ -99,12 +99,14 @@ def _corr(a, b) -> Optional[float]:
 
 
 def compile_model(spec_path, target: Optional[str] = None, out=None, samples=None, progress: Progress = None,
-                  log: Callable[[str], None] = lambda s: None, energy: bool = False, force: bool = False) -> dict:
+                  log: Callable[[str], None] = lambda s: None, energy: bool = False, force: bool = False,
+                  overrides: Optional[dict] = None) -> dict:
     """Compile ``spec_path`` for ``target``; returns the report (also written to ``out/report.json``).
     ``force``: replace ``out`` even when it holds files that are not a neurocomp build (never the
-    current directory, its parents or the model's own files)."""
+    current directory, its parents or the model's own files). ``overrides``: model.yaml keys set
+    on top of the file, validated like it (``{"quantize.weight_bits": 4}``, :func:`neurocomp.spec.load_spec`)."""
     t_start = time.perf_counter()
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, overrides=overrides)
     backend = require_target(target or spec.target, "--target", compile=True)
     desc = load_descriptor(backend.name)
     fmt = FixedPointFormat.from_descriptor(desc)
@@ -190,7 +192,8 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
         log("estimating energy (activity counted on the cpu target over the scored samples)")
         report["energy"] = energy_of_network(deployed, net, plan, schedule, learn_net=fixed if learned else None,
                                              teacher=plan_teacher(net, plan, schedule, supervised)).summary()
-    info = {"spec": str(Path(spec_path).resolve()), "model": spec.name, "target": backend.name,
+    info = {"spec": str(Path(spec_path).resolve()), **({"overrides": dict(overrides)} if overrides else {}),
+            "model": spec.name, "target": backend.name,
             "source": spec.source.kind, "input_seed": spec.input.seed, "schedule": schedule.as_dict(),
             "stream": not schedule.is_batched, "samples": plan.sizes.as_dict(),
             "readout": report.pop("_readout", Readout().as_dict()),
