@@ -348,12 +348,14 @@ def atomic_directory(path: Path, force: bool = False, protect: Iterable = ()):
 
     path = Path(path)
     protect = list(protect)
-    check_output_dir(path, force, protect)
+    if not path.parent.exists():
+        check_output_dir(path, force, protect)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BuildError(f"{path.parent}: cannot create directory ({e.strerror})") from None
-    with locked_parent(path):
+    with locked_parent(path):   # under the lock: another process may be halfway through its swap
+        check_output_dir(path, force, protect)
         clean_stale_temporaries(path)
     tmp = path.parent / _temp_name(path.name)
     try:

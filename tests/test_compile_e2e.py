@@ -37,7 +37,7 @@ def test_compile_tiny_model_on_lava(tiny_model_dir, tmp_path):
     assert build.fixed.is_fixed_point and not build.float_net.is_fixed_point
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "build.json", "network.npz", "network_float.npz", "report.html", "report.json"]
-    assert (out / ".neurocomp-build.json").is_file()   # the manifest that marks it as ours
+    assert json.loads((out / "build.json").read_text())["neurocomp_build"]["files"]   # marked as ours
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
     assert "accuracy" in res.output and "lif1" in res.output
 

@@ -65,7 +65,7 @@ def test_non_empty_foreign_directory_is_refused_and_kept(model, tmp_path):
     res = _compile(model, "--out", user, "--force")
     assert res.exit_code == 0, res.output
     assert not (user / "thesis.tex").exists()
-    assert sorted(os.listdir(user)) == ["build.json", "network.npz", "network_float.npz", "report.json"]
+    assert sorted(os.listdir(user)) == ["build.json", "network.npz", "network_float.npz", "report.html", "report.json"]
     assert _stray(tmp_path) == []
 
 
@@ -102,7 +102,7 @@ def test_empty_dir_and_previous_build_are_reused_atomically(model, tmp_path):
     assert _compile(model, "--out", out).exit_code == 0
     marker = json.loads((out / "build.json").read_text())[BUILD_MARKER]
     assert marker["format"] == "neurocomp-build"
-    assert marker["files"] == ["build.json", "network.npz", "network_float.npz", "report.json"]
+    assert marker["files"] == ["build.json", "network.npz", "network_float.npz", "report.html", "report.json"]
     first = (out / "network.npz").stat().st_ino
     assert CliRunner().invoke(cli, ["run", str(out), "-q"]).exit_code == 0   # DIR/run is ours too
     assert _compile(model, "--out", out).exit_code == 0

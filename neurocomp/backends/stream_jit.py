@@ -112,29 +112,198 @@ def _trace_decay(value, d, tau_zero, r):
 
 
 @njit(inline="always")
-def _epoch(w, q, pre_j, post_i, j, i, xp, yp, tm_start, tm_stop, tm_dep, tm_mant, tm_rs, tm_ls,
-           sign, r_round):
-    """One synapse's learning epoch: the new weight from ``w`` (``xp``/``yp``: the per-term products of
-    the pre-side and post-side factors of column ``j`` and row ``i``)."""
-    acc = w << ACC_SHIFT
-    for k in range(tm_start, tm_stop):
-        kk = k - tm_start
-        dep = pre_j if tm_dep[k] == 0 else post_i
-        prod = np.int64(0)
-        if dep != 0:
-            prod = ((xp[kk, j] * yp[kk, i]) * tm_mant[k]) >> tm_rs[k]
-            prod = prod << tm_ls[k]
-            prod = min(max(prod, ACC_MIN), ACC_MAX)
-        acc = min(max(acc + prod, ACC_MIN), ACC_MAX)
+def _ipow(x, c):
+    """``x ** c`` for a small count ``c >= 0``, as repeated int64 multiplication."""
+    if c == 0:
+        return np.int64(1)
+    r = x
+    for _ in range(c - 1):
+        r = r * x
+    return r
+
+
+@njit(inline="always")
+def _post_side(k, post, y1v, y2v, tm_cnt):
+    """A term's product of its post-side factors (``y0``, ``y1``, ``y2``) for one row."""
+    return _ipow(post, tm_cnt[k, 2]) * _ipow(y1v, tm_cnt[k, 3]) * _ipow(y2v, tm_cnt[k, 4])
+
+
+@njit(inline="always")
+def _pre_side(k, pre, x1v, tm_cnt):
+    """A term's product of its pre-side factors (``x0``, ``x1``) for one column."""
+    return _ipow(pre, tm_cnt[k, 0]) * _ipow(x1v, tm_cnt[k, 1])
+
+
+@njit(inline="always")
+def _add_term(acc, prod, rs, ls):
+    """Add one term's product ``prod`` (``dependency * factors * mantissa``) to the accumulator: shifted
+    right to 15 bits, left by the exponent + 7, saturated, then the accumulator saturated."""
+    p = min(max((prod >> rs) << ls, ACC_MIN), ACC_MAX)
+    return min(max(acc + p, ACC_MIN), ACC_MAX)
+
+
+@njit(inline="always")
+def _round_clip(acc, sign, r128):
+    """The sign mode's clip of the accumulator, the stochastic rounding to whole weights, the 8-bit clip.
+
+    The stepper rounds up where ``r < (acc / 128) % 1 = (acc & 127) / 128``; multiplying by 128 is exact
+    in binary floating point, and for an integer ``n``, ``x < n`` exactly when ``floor(x) < n``: so
+    ``r128 = floor(128 r)`` compared with ``acc & 127`` decides it in integers."""
     if sign == EXCITATORY:
         acc = max(acc, 0)
     elif sign == INHIBITORY:
         acc = min(acc, 0)
-    nw = (acc >> ACC_SHIFT) + (1 if r_round < np.float64(acc & 127) / 128.0 else 0)
+    nw = (acc >> ACC_SHIFT) + (1 if (acc & 127) > r128 else 0)
     if sign == INHIBITORY:
         return -min(max(-nw, 0), 255)
-    low = -256 if sign == MIXED else 0
-    return min(max(nw, low), 255)
+    return min(max(nw, -256 if sign == MIXED else 0), 255)
+
+
+@njit(nogil=True)
+def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_post_ev, s0, t0,
+                   xt, yt, third, full, sign, rc, dep, mant, rs, ls, cnt, xm, ym, ylist, yflag, xlist, cx,
+                   kx, ky, ka):
+    """One projection's learning epoch on its weights ``w`` (transposed, flat ``[n_pre * n_post]``), after
+    its traces were updated, when a pre or post neuron spiked. ``pre_ev``/``post_ev``: the spiking
+    neurons (kernel indices: minus ``s0``/``t0``); ``dep``, ``mant``, ``rs``, ``ls``, ``cnt``: its terms;
+    ``full``: visit every synapse (its first epoch with work); the rest is scratch space.
+
+    ``xm[j, k]`` = term ``k``'s pre-side factors times its mantissa at column ``j``, ``ym[i, k]`` its
+    post-side factors at row ``i``: a term's product is ``xm * ym`` where its dependency spiked."""
+    K = dep.shape[0]
+    r128 = np.int64(np.floor(rc * 128.0))
+    if full:
+        for j in range(n_pre):
+            for k in range(K):
+                xm[j, k] = _pre_side(k, pre[j], xt[j], cnt) * mant[k]
+        for i in range(n_post):
+            yv = yt[i]
+            for k in range(K):
+                ym[i, k] = _post_side(k, post[i], 0 if third else yv, yv if third else 0, cnt)
+        for j in range(n_pre):
+            pj = pre[j]
+            rb = j * n_post
+            for i in range(n_post):
+                acc = w[rb + i] << ACC_SHIFT
+                for k in range(K):
+                    prod = np.int64(0)
+                    if (pj if dep[k] == 0 else post[i]) != 0:
+                        prod = xm[j, k] * ym[i, k]
+                    acc = _add_term(acc, prod, rs[k], ls[k])
+                w[rb + i] = _round_clip(acc, sign, r128)
+        return
+    # From here every weight is inside its sign mode's 8-bit range, where a term whose product is zero
+    # changes nothing (acc + 0 needs no saturation): only terms with a non-zero mantissa are kept, and
+    # only synapses where one of them can be non-zero are visited.
+    nkx = nky = nka = 0
+    for k in range(K):
+        if mant[k] != 0:
+            ka[nka] = k
+            nka += 1
+            if dep[k] == 0:
+                kx[nkx] = k
+                nkx += 1
+            else:
+                ky[nky] = k
+                nky += 1
+    do_x0 = nkx > 0 and n_pre_ev > 0
+    do_y0 = nky > 0 and n_post_ev > 0
+    n_y = 0
+    if do_x0:      # rows where some x0 term's post side is non-zero
+        for i in range(n_post):
+            yv = yt[i]
+            hit = 0
+            for c in range(nkx):
+                k = kx[c]
+                f = _post_side(k, post[i], 0 if third else yv, yv if third else 0, cnt)
+                ym[i, k] = f
+                hit |= f != 0
+            yflag[i] = hit
+            ylist[n_y] = i
+            n_y += hit
+    else:
+        for e in range(n_post_ev):
+            yflag[post_ev[e] - t0] = 0
+    n_x = 0
+    if do_y0:      # columns where some y0 term's pre side is non-zero; its post side in spiking rows
+        for j in range(n_pre):
+            hit = 0
+            for c in range(nky):
+                k = ky[c]
+                f = _pre_side(k, pre[j], xt[j], cnt) * mant[k]
+                xm[j, k] = f
+                hit |= f != 0
+            xlist[n_x] = j
+            n_x += hit
+        for e in range(n_post_ev):
+            i = post_ev[e] - t0
+            yv = yt[i]
+            for c in range(nky):
+                k = ky[c]
+                ym[i, k] = _post_side(k, 1, 0 if third else yv, yv if third else 0, cnt)
+    if do_x0:      # columns whose pre neuron spiked x those rows: x0 terms, and y0 terms where post spiked
+        for e in range(n_pre_ev):
+            j = pre_ev[e] - s0
+            for c in range(nkx):
+                k = kx[c]
+                cx[k] = _pre_side(k, 1, xt[j], cnt) * mant[k]
+            if do_y0:
+                for c in range(nky):
+                    k = ky[c]
+                    cx[k] = xm[j, k]
+            rb = j * n_post
+            for c in range(n_y):
+                i = ylist[c]
+                acc = w[rb + i] << ACC_SHIFT
+                if post[i] != 0:
+                    for d in range(nka):
+                        k = ka[d]
+                        acc = _add_term(acc, cx[k] * ym[i, k], rs[k], ls[k])
+                else:
+                    for d in range(nkx):
+                        k = kx[d]
+                        acc = _add_term(acc, cx[k] * ym[i, k], rs[k], ls[k])
+                w[rb + i] = _round_clip(acc, sign, r128)
+    if do_y0:      # rows whose post neuron spiked x those columns, but the synapses visited above: y0 terms
+        # (where the pre neuron spiked too but the row was not visited, every x0 term's product is 0)
+        for e in range(n_post_ev):
+            i = post_ev[e] - t0
+            skip = yflag[i] != 0
+            for c in range(n_x):
+                j = xlist[c]
+                if skip and pre[j] != 0:
+                    continue
+                acc = w[j * n_post + i] << ACC_SHIFT
+                for d in range(nky):
+                    k = ky[d]
+                    acc = _add_term(acc, xm[j, k] * ym[i, k], rs[k], ls[k])
+                w[j * n_post + i] = _round_clip(acc, sign, r128)
+
+
+@njit(nogil=True)
+def _lif(u, v, a, bias, ku, kv, thr, spk, row, ev, first):
+    """One LIF step of a population (its slices of the kernel's arrays); returns how many neurons
+    spiked, listed in ``ev`` as ``first + i``."""
+    n = u.shape[0]
+    for i in range(n):
+        # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
+        uu = _i32(_decay(u[i], ku) + _i32(a[i] << ACT_SHIFT))
+        uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+        uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
+        # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
+        vv = _i32(_i32(_decay(v[i], kv) + uu) + bias[i])
+        u[i] = uu
+        v[i] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+    for i in range(n):            # spike where v > vth << 6, reset v there
+        fired = v[i] > thr
+        spk[i] = fired
+        row[i] = fired
+        v[i] = 0 if fired else v[i]
+    m = 0
+    for i in range(n):            # the spiking neurons, in order
+        ev[m] = first + i
+        m += spk[i]
+    return m
 
 
 @njit(cache=True, nogil=True, fastmath=False)
@@ -162,7 +331,16 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
                    mode, its terms ``tm_*[pl_tstart:pl_tstop]``
     tm_cnt         int64 ``[K, 5]``: how often x0, x1, y0, y1, y2 occur among a term's factors
     first          1 until the projection's first epoch that does work (then every synapse is visited)
-    trains         bool ``[n, n_neurons]`` (written): spikes of every population, ``node_off - n_in``
+    trains         bool ``[n, n_neurons]`` (written): every population's spikes, neuron ``i`` in column
+                   ``i - n_in``; ``u_out``/``v_out`` likewise when ``probe``; ``peak_*``, ``fired_any``
+                   per population when ``peaks``
+
+    The loops over neurons are split so that LLVM vectorises them (a branch or a data-dependent store
+    in a neuron loop stops it). The per-term factor products ``xp`` (pre side, per column) and ``yp``
+    (post side, per row) are computed only where a visited synapse reads them: a dependency-``x0``
+    term's at the columns whose pre neuron spiked (its ``yp`` in every row, to find the rows it can
+    change), a dependency-``y0`` term's at the rows whose post neuron spiked (its ``xp`` in every
+    column) — ``_epoch`` reads a term's products only where its dependency spiked.
     """
     n_steps = in_ptr.shape[0] - 1
     n_nodes = node_off.shape[0]
@@ -182,8 +360,12 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
     ev_n = np.zeros(n_nodes, np.int64)
     a_next = np.zeros(n_spk, np.int32)
     dot = np.zeros(max_n, np.int64)
-    xp = np.zeros((max_k, max_n), np.int64)
-    yp = np.zeros((max_k, max_n), np.int64)
+    xm = np.zeros((max_n, max_k), np.int64)
+    ym = np.zeros((max_n, max_k), np.int64)
+    cx = np.zeros(max_k, np.int64)
+    kx = np.zeros(max_k, np.int64)
+    ky = np.zeros(max_k, np.int64)
+    ka = np.zeros(max_k, np.int64)
     ylist = np.zeros(max_n, np.int64)
     yflag = np.zeros(max_n, np.int64)
     xlist = np.zeros(max_n, np.int64)
@@ -199,64 +381,53 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
             m += 1
         ev_n[0] = m
         # -- 1. LIF of every population from the activation buffered at t-1
+        row = trains[t]
         for p in range(n_pops):
-            off = node_off[p + 1]
-            ku, kv, thr = keep_u[p], keep_v[p], threshold[p]
-            m = 0
-            row = trains[t]
-            base = n_in              # column of neuron i in trains, u_out, v_out: i - n_in
-            for i in range(off, off + node_size[p + 1]):
-                uu = _i32(_decay(u[i], ku) + _i32(a_cur[i] << ACT_SHIFT))
-                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-                vv = _i32(_i32(_decay(v[i], kv) + uu) + bias[i])
-                vv = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
-                u[i] = uu
-                fired = vv > thr
-                if fired:
-                    vv = np.int32(0)
-                    ev[off + m] = i
-                    m += 1
-                v[i] = vv
-                spk[i] = 1 if fired else 0
-                row[i - base] = fired
-                if probe:
-                    u_out[t, i - base] = uu
-                    v_out[t, i - base] = vv
-                if peaks:
-                    peak_u[p] = max(peak_u[p], abs(np.int64(uu)))
-                    peak_v[p] = max(peak_v[p], abs(np.int64(vv)))
+            lo = node_off[p + 1]
+            hi = lo + node_size[p + 1]
+            m = _lif(u[lo:hi], v[lo:hi], a_cur[lo:hi], bias[lo:hi], keep_u[p], keep_v[p], threshold[p],
+                     spk[lo:hi], row[lo - n_in:hi - n_in], ev[lo:hi], lo)
             ev_n[p + 1] = m
-            if peaks and m > 0:
-                fired_any[p] = 1
+            if probe:
+                for i in range(lo, hi):
+                    u_out[t, i - n_in] = u[i]
+                    v_out[t, i - n_in] = v[i]
+            if peaks:
+                pu, pv = peak_u[p], peak_v[p]
+                for i in range(lo, hi):
+                    pu = max(pu, abs(np.int64(u[i])))
+                    pv = max(pv, abs(np.int64(v[i])))
+                peak_u[p], peak_v[p] = pu, pv
+                if m > 0:
+                    fired_any[p] = 1
         # -- 2. delivery: what every projection sends for step t+1 (weights before this step's learning)
         for i in range(n_in, n_spk):
             a_next[i] = 0
         for r in range(n_proj):
             src, tgt = proj_src[r], proj_tgt[r]
             ns = ev_n[src]
-            if ns == 0:
+            we = proj_exp[r]
+            if ns == 0 or we >= 32:       # nothing sent, or acc << e has 32 zero low bits
                 continue
             n_post = node_size[tgt]
             woff = proj_woff[r]
             s0 = node_off[src]
+            d = dot[:n_post]
+            rb = woff + (ev[s0] - s0) * n_post
             for i in range(n_post):
-                dot[i] = 0
-            for e in range(s0, s0 + ns):
+                d[i] = weights[rb + i]
+            for e in range(s0 + 1, s0 + ns):
                 rb = woff + (ev[e] - s0) * n_post
                 for i in range(n_post):
-                    dot[i] += weights[rb + i]
-            we = proj_exp[r]
-            t0 = node_off[tgt]
-            if we >= 32:          # the low 32 bits of acc << e are 0
-                continue
+                    d[i] += weights[rb + i]
+            an = a_next[node_off[tgt]:node_off[tgt] + n_post]
             if we >= 0:
                 for i in range(n_post):
-                    a_next[t0 + i] = _i32(a_next[t0 + i] + _i32(dot[i] << we))
+                    an[i] = _i32(an[i] + _i32(d[i] << we))
             else:
                 sh = min(-we, 63)
                 for i in range(n_post):
-                    a_next[t0 + i] = _i32(a_next[t0 + i] + _i32(dot[i] >> sh))
+                    an[i] = _i32(an[i] + _i32(d[i] >> sh))
         for i in range(n_in, n_spk):
             a_cur[i] = a_next[i]
         # -- 3. one learning epoch per plastic projection
@@ -269,120 +440,44 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
             ts, te = pl_tstart[q], pl_tstop[q]
             rx, ry, rc = rnd[t, 3 * q], rnd[t, 3 * q + 1], rnd[t, 3 * q + 2]
             third = pl_third[q] != 0
-            xo, yo = pl_xoff[q], pl_yoff[q]
-            # traces
-            dx, xt0, ximp = pl_dx[q], pl_xtau0[q] != 0, pl_ximp[q]
-            for j in range(n_pre):
-                val = x1[xo + j]
-                if val != 0:
-                    val = _trace_decay(val, dx, xt0, rx)
-                if spk[s0 + j] != 0:
-                    val = min(val + ximp, TRACE_MAX)
-                x1[xo + j] = val
-            if third:
-                tc = pl_tcol[q]
-                for i in range(n_post):
-                    val = teach[t, tc + i]
-                    if val != 0:
-                        val = _trace_decay(val, d_teacher, False, ry)
-                    ytr[yo + i] = min(max(val, 0), TRACE_MAX)
+            pre = spk[s0:s0 + n_pre]
+            post = spk[t0:t0 + n_post]
+            xt = x1[pl_xoff[q]:pl_xoff[q] + n_pre]
+            yt = ytr[pl_yoff[q]:pl_yoff[q] + n_post]
+            # traces (a zero trace decays to zero: floor(0) + (r < 0))
+            if pl_xtau0[q] != 0:
+                xt[:] = 0
             else:
-                dy, yt0, yimp = pl_dy[q], pl_ytau0[q] != 0, pl_yimp[q]
+                dx = pl_dx[q]
+                for j in range(n_pre):
+                    xt[j] = _trace_decay(xt[j], dx, False, rx)
+            ximp = pl_ximp[q]
+            for j in range(n_pre):
+                xt[j] = min(xt[j] + ximp, TRACE_MAX) if pre[j] != 0 else xt[j]
+            if third:
+                tv = teach[t, pl_tcol[q]:pl_tcol[q] + n_post]
                 for i in range(n_post):
-                    val = ytr[yo + i]
-                    if val != 0:
-                        val = _trace_decay(val, dy, yt0, ry)
-                    if spk[t0 + i] != 0:
-                        val = min(val + yimp, TRACE_MAX)
-                    ytr[yo + i] = val
+                    yt[i] = min(max(_trace_decay(tv[i], d_teacher, False, ry), 0), TRACE_MAX)
+            else:
+                if pl_ytau0[q] != 0:
+                    yt[:] = 0
+                else:
+                    dy = pl_dy[q]
+                    for i in range(n_post):
+                        yt[i] = _trace_decay(yt[i], dy, False, ry)
+                yimp = pl_yimp[q]
+                for i in range(n_post):
+                    yt[i] = min(yt[i] + yimp, TRACE_MAX) if post[i] != 0 else yt[i]
             n_pre_ev, n_post_ev = ev_n[src], ev_n[tgt]
             if n_pre_ev == 0 and n_post_ev == 0:
                 continue          # every product is gated by a spike: nothing changes
             updates[q] += 1
-            sign = pl_sign[q]
-            # per term, the products of its pre-side and post-side factors
-            has_x0 = False
-            has_y0 = False
-            for k in range(ts, te):
-                kk = k - ts
-                if tm_dep[k] == 0:
-                    has_x0 = True
-                else:
-                    has_y0 = True
-                for j in range(n_pre):
-                    f = np.int64(1)
-                    pj = spk[s0 + j]
-                    xj = x1[xo + j]
-                    for _ in range(tm_cnt[k, 0]):
-                        f *= pj
-                    for _ in range(tm_cnt[k, 1]):
-                        f *= xj
-                    xp[kk, j] = f
-                for i in range(n_post):
-                    f = np.int64(1)
-                    pi = spk[t0 + i]
-                    yv = ytr[yo + i]
-                    y1v = np.int64(0) if third else yv
-                    y2v = yv if third else np.int64(0)
-                    for _ in range(tm_cnt[k, 2]):
-                        f *= pi
-                    for _ in range(tm_cnt[k, 3]):
-                        f *= y1v
-                    for _ in range(tm_cnt[k, 4]):
-                        f *= y2v
-                    yp[kk, i] = f
-            if first[q] != 0:     # the first epoch with work: every synapse (weights into range)
-                first[q] = 0
-                for j in range(n_pre):
-                    pj = spk[s0 + j]
-                    rb = woff + j * n_post
-                    for i in range(n_post):
-                        weights[rb + i] = _epoch(weights[rb + i], q, pj, spk[t0 + i], j, i, xp, yp, ts, te,
-                                                 tm_dep, tm_mant, tm_rs, tm_ls, sign, rc)
-                continue
-            # rows a dependency-x0 term can change: every post-side factor non-zero
-            n_y = 0
-            if has_x0 and n_pre_ev > 0:
-                for i in range(n_post):
-                    hit = 0
-                    for k in range(ts, te):
-                        if tm_dep[k] == 0 and yp[k - ts, i] != 0 and tm_mant[k] != 0:
-                            hit = 1
-                    yflag[i] = hit
-                    if hit:
-                        ylist[n_y] = i
-                        n_y += 1
-                for e in range(s0, s0 + n_pre_ev):
-                    j = ev[e] - s0
-                    rb = woff + j * n_post
-                    for c in range(n_y):
-                        i = ylist[c]
-                        weights[rb + i] = _epoch(weights[rb + i], q, 1, spk[t0 + i], j, i, xp, yp, ts, te,
-                                                 tm_dep, tm_mant, tm_rs, tm_ls, sign, rc)
-            else:
-                for i in range(n_post):
-                    yflag[i] = 0
-            # columns a dependency-y0 term can change (rows whose post neuron spiked), those not done above
-            if has_y0 and n_post_ev > 0:
-                n_x = 0
-                for j in range(n_pre):
-                    hit = 0
-                    for k in range(ts, te):
-                        if tm_dep[k] == 1 and xp[k - ts, j] != 0 and tm_mant[k] != 0:
-                            hit = 1
-                    if hit:
-                        xlist[n_x] = j
-                        n_x += 1
-                for e in range(t0, t0 + n_post_ev):
-                    i = ev[e] - t0
-                    for c in range(n_x):
-                        j = xlist[c]
-                        pj = spk[s0 + j]
-                        if pj != 0 and yflag[i] != 0:
-                            continue      # visited with its column
-                        rb = woff + j * n_post
-                        weights[rb + i] = _epoch(weights[rb + i], q, pj, 1, j, i, xp, yp, ts, te,
-                                                 tm_dep, tm_mant, tm_rs, tm_ls, sign, rc)
+            full = first[q] != 0      # the first epoch with work visits every synapse (weights into range)
+            first[q] = 0
+            _plastic_epoch(weights[woff:woff + n_pre * n_post], n_pre, n_post, pre, post, ev[s0:s0 + n_pre_ev],
+                           n_pre_ev, ev[t0:t0 + n_post_ev], n_post_ev, s0, t0, xt, yt, third, full, pl_sign[q],
+                           rc, tm_dep[ts:te], tm_mant[ts:te], tm_rs[ts:te], tm_ls[ts:te], tm_cnt[ts:te], xm, ym,
+                           ylist, yflag, xlist, cx, kx, ky, ka)
 
 
 # ---------------------------------------------------------------------------------- the driver

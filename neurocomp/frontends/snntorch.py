@@ -693,5 +693,8 @@ def import_network(spec, input_shape: tuple):
     _snn()
     src = spec.source
     module = build_module(src.factory, spec.resolve(src.weights) if src.weights else None, spec.base_dir, src.kwargs)
-    net, details = trace_to_ir(module, tuple(input_shape), spec.name, spec.input.timesteps, input_encoding(spec))
+    # the model is stepped on flat samples, as snnTorch training scripts feed them; a conv model's
+    # (C, H, W) comes from the view in its forward
+    flat = (int(np.prod(input_shape)),)
+    net, details = trace_to_ir(module, flat, spec.name, spec.input.timesteps, input_encoding(spec))
     return Imported(net, details)

@@ -37,6 +37,25 @@ class QuantizedNetwork:
         return silent_layers(self.layers)
 
 
+def adopt_fixed(fixed: Network, float_twin: Network) -> QuantizedNetwork:
+    """A source that already is Loihi integers (a netx file, neurocomp's own NIR export): nothing to
+    quantise — its integers are kept as they are (re-quantising would change Lava's truncations); the
+    rows report them beside ``float_twin``, the float network they stand for (scale 1: Lava's units)."""
+    rows = []
+    for p in fixed.populations:
+        n, f = p.neuron, float_twin.population(p.name).neuron
+        inc = fixed.incoming(p.name)
+        first = inc[0].synapse if inc else None
+        rows.append(LayerQuantization(
+            name=p.name, neurons=p.size, synapses=int(sum(np.count_nonzero(q.synapse.weight) for q in inc)),
+            scale=1.0, num_weight_bits=getattr(first, "num_weight_bits", 8), weight_exp=getattr(first, "weight_exp", 0),
+            sign_mode=getattr(first, "sign_mode", 0) or 0, vth=n.vth, du=n.du, dv=n.dv, bias_exp=n.bias_exp,
+            float_vth=f.vth, float_du=f.du, float_dv=f.dv, weight_rel_error=0.0, vth_rel_error=0.0,
+            peak_u=0.0, peak_v=0.0, uv_headroom_bits=float("nan")))
+    return QuantizedNetwork(fixed, rows, [], {p.name: 1.0 for p in fixed.populations},
+                            Calibration({}, {}, "none: the source is already fixed point", 0))
+
+
 def quantize(net: Network, fmt: FixedPointFormat, calibration_spikes: np.ndarray,
              schedule: Optional[Schedule] = None, headroom: float = 2.0, weight_bits: int = 8,
              seed: int = 0) -> QuantizedNetwork:

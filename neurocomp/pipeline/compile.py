@@ -26,7 +26,7 @@ from neurocomp.errors import NeurocompError
 from neurocomp.frontends import import_network
 from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
 from neurocomp.ir.schedule import choose_schedule
-from neurocomp.passes import quantize
+from neurocomp.passes import adopt_fixed, quantize
 from neurocomp.passes.learn import Readout, accuracy, supervision_flags
 from neurocomp.passes.place import mapping_report
 from neurocomp.passes.quantize_rules import supervised_projections
@@ -152,9 +152,15 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
                         calibration_samples=spec.quantize.calibration_samples)
 
     # -- calibrate, quantise, place --------------------------------------------------------------
-    log(f"quantising for {backend.name} (calibration on {len(plan.calibration)} "
-        f"{'training ' if schedule.is_batched else ''}samples, {schedule.kind} schedule)")
-    qn = quantize(net, fmt, plan.calibration.spikes, schedule, spec.quantize.headroom, spec.quantize.weight_bits, seed)
+    if net.is_fixed_point:   # a netx file or our own NIR export: already Loihi integers, kept as they are
+        from neurocomp.frontends.netx import float_twin
+        log(f"{spec.source.kind} source is already fixed point: its integers are deployed unchanged")
+        qn, net = adopt_fixed(net, float_twin(net)), float_twin(net)
+    else:
+        log(f"quantising for {backend.name} (calibration on {len(plan.calibration)} "
+            f"{'training ' if schedule.is_batched else ''}samples, {schedule.kind} schedule)")
+        qn = quantize(net, fmt, plan.calibration.spikes, schedule, spec.quantize.headroom,
+                      spec.quantize.weight_bits, seed)
     fixed = qn.fixed
     for name in qn.silent_layers:
         log(f"warning: layer {name!r}: every incoming weight rounds to 0 at {spec.quantize.weight_bits} bits; "

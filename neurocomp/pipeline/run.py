@@ -19,8 +19,10 @@ from neurocomp.pipeline.verify import FLOAT, allowed_targets, run_target, user_t
 
 
 def run_build(build_dir, target: str, samples: Optional[int] = None, record: bool = False, warmup: bool = True,
-              progress: Optional[Callable[[int, int], None]] = None) -> tuple:
-    """``(run.json document, trains for spikes.npz)`` of ``target`` on the build in ``build_dir``."""
+              progress: Optional[Callable[[int, int], None]] = None, runner: Optional[Callable] = None) -> tuple:
+    """``(run.json document, trains for spikes.npz)`` of ``target`` on the build in ``build_dir``.
+    ``runner(build, target, plan, progress) -> Result`` runs the samples (default: here, in one
+    process; :mod:`neurocomp.pipeline.shard` splits them over Ray workers)."""
     if target not in user_targets():
         raise TargetError(f"--target {target!r}: allowed: {', '.join(user_targets())}")
     build = load_build(build_dir)
@@ -37,7 +39,7 @@ def run_build(build_dir, target: str, samples: Optional[int] = None, record: boo
     stream = not build.schedule.is_batched
     plan = build.plan(samples, warmup=warmup and stream)
     t0 = time.perf_counter()
-    res = run_target(build, target, plan, progress)
+    res = (runner or run_target)(build, target, plan, progress)
     seconds = time.perf_counter() - t0
     net = build.fixed
     warm = len(plan.label)

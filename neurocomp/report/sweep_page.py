@@ -43,11 +43,19 @@ def _axis_values(values: list) -> list:
 
 
 def _si_axis(axis) -> None:
-    """Log-scale energy ticks as ``1.2 µJ`` rather than powers of ten."""
+    """Log-scale energy ticks as ``1.2 µJ`` rather than powers of ten (minor ticks: 2 and 5 x a decade)."""
     from matplotlib.ticker import FuncFormatter
-    f = FuncFormatter(lambda x, _: fmt_si(x, digits=3))
-    axis.set_major_formatter(f)
-    axis.set_minor_formatter(f)
+
+    def minor(x, _):
+        lead = f"{x:.0e}"[0]
+        return fmt_si(x, digits=3) if lead in "25" else ""
+    axis.set_major_formatter(FuncFormatter(lambda x, _: fmt_si(x, digits=3)))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def short_label(overrides: Mapping[str, Any]) -> str:
+    """A point's values joined by ``/`` in grid-key order (the figures' point labels)."""
+    return "/".join(_value_text(v) for v in overrides.values())
 
 
 # ------------------------------------------------------------------------------------- figures
@@ -71,15 +79,16 @@ def figure_pareto(doc: Mapping[str, Any]) -> str:
             ax.step(fx, fy, where="post", color=COLOURS["front"], lw=2.2, zorder=3)
             ax.scatter(fx, fy, s=90, color=COLOURS["front"], edgecolor="black", zorder=4,
                        label=f"Pareto front ({len(front)} points)")
-            for r, e, a in front:
-                ax.annotate(r["label"].replace(" ", "\n"), (e, a), textcoords="offset points", xytext=(6, -4),
-                            fontsize=7, va="top")
+            for n, (r, e, a) in enumerate(front):
+                ax.annotate(short_label(r["overrides"]), (e, a), textcoords="offset points",
+                            xytext=(7, -3) if n % 2 == 0 else (-7, 3), ha="left" if n % 2 == 0 else "right",
+                            fontsize=8, va="top" if n % 2 == 0 else "bottom")
         ax.set_xscale("log")
         _si_axis(ax.xaxis)
         ax.tick_params(axis="x", which="both", labelsize=7, labelrotation=30)
         ax.set_xlabel(f"{dev}: energy per inference (log scale)")
         ax.set_ylabel("held-out accuracy, bit-accurate cpu (%)")
-        ax.set_title(f"Accuracy vs energy on {dev}")
+        ax.set_title(f"Accuracy vs energy on {dev}\n(front labelled {' / '.join(doc['grid'])})", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
