@@ -130,6 +130,9 @@ class QuantizeSpec(_Strict):
     headroom: float = Field(2.0, ge=1.0, le=1024.0,
                             description="safety factor on calibrated |u|,|v| peaks below the 24-bit limit")
     calibration_samples: int = Field(200, ge=1)
+    netx: bool = Field(False, description="keep every layer in the form a lava-dl netx file holds (weight_exp 0: "
+                                          "per-spike 8-bit weights; biases on netx's 2**6 grid), so "
+                                          "'neurocomp export --format netx' can write the build")
 
 
 class VerifySpec(_Strict):

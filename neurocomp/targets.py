@@ -77,6 +77,12 @@ class FixedPointFormat:
     bias_exp_min: int
     bias_exp_max: int
 
+    def netx_compatible(self) -> "FixedPointFormat":
+        """The part of this format a lava-dl netx file can express: ``weight_exp`` 0 (netx stores the
+        per-spike integer weights, 8-bit) and ``bias_exp`` 6 (netx reads biases as ``mant << 6``)."""
+        from dataclasses import replace
+        return replace(self, weight_exp_min=0, weight_exp_max=0, bias_exp_min=6, bias_exp_max=6)
+
     @classmethod
     def from_descriptor(cls, desc: Dict[str, Any]) -> "FixedPointFormat":
         fp = desc.get("fixed_point")

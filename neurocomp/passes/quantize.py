@@ -179,7 +179,7 @@ def _decay_to_int(x: float, offset: int, fmt: FixedPointFormat, what: str, name:
 
 def _bias(neuron: LIF, scale: float, fmt: FixedPointFormat, name: str) -> Tuple[np.ndarray, int]:
     bias_int = neuron.bias * scale * 2 ** fmt.act_shift
-    bias_exp, bmant_max = 0, 2 ** (fmt.bias_mant_bits - 1) - 1
+    bias_exp, bmant_max = fmt.bias_exp_min, 2 ** (fmt.bias_mant_bits - 1) - 1
     while np.abs(np.rint(bias_int / 2 ** bias_exp)).max(initial=0) > bmant_max and bias_exp < fmt.bias_exp_max:
         bias_exp += 1
     bias_mant = np.rint(bias_int / 2 ** bias_exp).astype(np.int64)

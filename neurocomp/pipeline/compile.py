@@ -110,6 +110,8 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     backend = require_target(target or spec.target, "--target", compile=True)
     desc = load_descriptor(backend.name)
     fmt = FixedPointFormat.from_descriptor(desc)
+    if spec.quantize.netx:
+        fmt = fmt.netx_compatible()
     out = Path(out) if out else Path("build") / spec.name
     check_output_dir(out, force=force, protect=spec_files(spec))   # fail now, not after the compile
     bar = (lambda what: (lambda d, t: progress(what, d, t))) if progress else (lambda what: None)
