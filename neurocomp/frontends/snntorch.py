@@ -68,6 +68,8 @@ computed from the input (``if spk.sum() > 0``), tensor arithmetic other than sum
 outputs and flattening between layers, a membrane (or any non-spike output) feeding a layer, feeding
 the whole input (not ``x[step]``) to a layer, connections from another layer's previous step, and
 skip connections.
+
+Why one module of ~700 lines: tracing an snnTorch model (stepping it, following every tensor) and mapping each neuron and layer type are one importer sharing the trace's bookkeeping; the refusals live beside what they refuse.
 """
 from __future__ import annotations
 
