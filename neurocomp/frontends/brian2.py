@@ -41,7 +41,10 @@ current-based targets are unaffected (the reset leaves the current alone in both
 Everything else — Izhikevich, Hodgkin-Huxley, conductance-based synapses, adaptive thresholds,
 delays, summed variables, subgroups — is refused with one line naming the object and the construct.
 
-Why one module of ~700 lines: it is one importer — Brian2's objects read through Brian2's own API, each construct (neurons, synapse pathways, plasticity statements) mapped or refused with a one-line reason; the parts share the symbolic helpers that parse Brian2's equations, and splitting them would scatter one mapping over several files.
+Why one module of ~700 lines: it is one importer — Brian2's objects read through Brian2's own API, each
+construct (neurons, synapse pathways, plasticity statements) mapped or refused with a one-line reason;
+the parts share the symbolic helpers that parse Brian2's equations, and splitting them would scatter one
+mapping over several files.
 """
 from __future__ import annotations
 

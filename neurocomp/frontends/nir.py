@@ -45,7 +45,8 @@ populations spike and neurocomp's targets read out spike counts; use LIF/CubaLIF
 ``Conv1d``, any other node type, a linear readout between the last spiking node and the Output,
 more than one Input or Output.
 
-Why one module of ~580 lines: one importer — the graph walk, the discretisation of each NIR node family and the refusals share the node bookkeeping; the exporter, its mirror, is apart (neurocomp.export.nir).
+Why one module of ~580 lines: one importer — the graph walk, the discretisation of each NIR node family
+and the refusals share the node bookkeeping; the exporter, its mirror, is apart (neurocomp.export.nir).
 """
 from __future__ import annotations
 

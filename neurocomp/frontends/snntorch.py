@@ -69,7 +69,9 @@ outputs and flattening between layers, a membrane (or any non-spike output) feed
 the whole input (not ``x[step]``) to a layer, connections from another layer's previous step, and
 skip connections.
 
-Why one module of ~700 lines: tracing an snnTorch model (stepping it, following every tensor) and mapping each neuron and layer type are one importer sharing the trace's bookkeeping; the refusals live beside what they refuse.
+Why one module of ~700 lines: tracing an snnTorch model (stepping it, following every tensor) and
+mapping each neuron and layer type are one importer sharing the trace's bookkeeping; the refusals live
+beside what they refuse.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ Every section reads only its own keys and says so in a short note when they are 
 that fails to render for any other reason shows the error in a ``section-error`` box instead of
 taking the compile down with it; tests assert that no such box appears.
 
-Why one module of ~590 lines: it is one page; each section (tables, histograms, headroom, spikes, mapping) is a small function, and splitting them across files would leave nothing shared to name.
+Why one module of ~590 lines: it is one page; each section (tables, histograms, headroom, spikes,
+mapping) is a small function, and splitting them across files would leave nothing shared to name.
 """
 from __future__ import annotations
 
