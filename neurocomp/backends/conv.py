@@ -315,7 +315,7 @@ class ConvPopulationKernel:
     """
 
     # a scatter add costs about this many GEMM multiply-adds (benchmarks/bench_conv.py measures both)
-    SCATTER_COST = 6.0
+    SCATTER_COST = 3.0
     CHUNK_ELEMENTS = 2 ** 22    # [samples, steps, n] int32 activations per GEMM-path chunk (16 MB)
 
     def __init__(self, neuron: LoihiLIF, projections: Sequence[tuple], mode: str = "auto"):
