@@ -665,6 +665,8 @@ def weight_grid(weight: np.ndarray, weight_bits: int = 8) -> tuple:
     if w.max() <= 0:
         step = 2 ** (8 - weight_bits)
         return -(256 - step), 0, step
+    if weight_bits < 2:
+        raise ValueError("a mixed-sign kernel needs weight_bits >= 2 (with 1 bit Loihi holds only -256 and 0)")
     step = 2 ** (9 - weight_bits)
     return -256, 256 - step, step
 
