@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models" / "mnist_cnn"))
 
 
-def load_model():
+def load_model(weights: Path):
     from net import build
     model = build()
-    model.load_state_dict(torch.load(ROOT / "models/mnist_cnn/weights.pt", map_location="cpu", weights_only=True))
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval()
 
 
@@ -131,6 +131,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lava-samples", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--weights", type=Path, default=ROOT / "models/mnist_cnn/weights.pt")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -142,7 +143,7 @@ def main(argv=None):
     from neurocomp.ir.synapses import LoihiConv
 
     T = 25
-    model = load_model()
+    model = load_model(args.weights)
     net = module_to_ir(model, 784, "mnist_cnn", T, RateEncoding(1.0), input_shape=(1, 28, 28))
     split = load_split("mnist5k", holdout=1000, seed=0)
     fixed = quantize(net, encode(split.x_train[:50], RateEncoding(1.0), T, seed=1))

@@ -572,3 +572,35 @@ def test_numpy_reference_equals_torch_and_lava_timeline():
     d = k.activation(spikes, delayed=True)
     assert np.all(d[:, 0] == 0) and np.array_equal(d[:, 1:], a[:, :-1])
     assert np.array_equal(cv._Scatter(conv, shapes["input"]).activation(spikes), a)
+
+
+# ------------------------------------------------------------------- issue 803: the weight grid
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), sign=st.sampled_from([-1, 0, 1]), bits=st.integers(1, 8),
+       shrink=st.sampled_from([1.0, 0.5, 1e-3]))
+def test_quantised_conv_weights_are_what_loihi_stores_unchanged(seed, sign, bits, shrink):
+    """Lava's Conv model ignores weight_exp/num_weight_bits (lava issue 803), so quantize_conv puts the
+    integers where a chip that does apply them (Lava's Dense rules: clip to 8 bits for the sign mode,
+    truncate to num_weight_bits, weight_exp=0) maps every one onto itself — checked with Lava's own
+    weight utilities — at the largest scale max_conv_scale allows, with the largest weight at the top."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+    from neurocomp.ir.synapses import Conv
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 1, (4, 3, 3, 3)) * shrink
+    w = np.abs(w) * sign if sign else w
+    if not sign and bits == 1:
+        with pytest.raises(ValueError, match="weight_bits >= 2"):
+            cv.weight_grid(w, bits)
+        return
+    conv = Conv(w, stride=2, padding=1)
+    scale = cv.max_conv_scale(w, bits)
+    q = cv.quantize_conv(conv, scale, bits)
+    assert q.geometry() == conv.geometry()
+    mode = determine_sign_mode(q.weight)
+    chip = truncate_weights(clip_weights(q.weight, mode, num_bits=8), mode, 8).astype(np.int64)
+    assert np.array_equal(chip, q.weight)
+    lo, hi, step = cv.weight_grid(w, bits)
+    assert np.all(q.weight % step == 0) and q.weight.min() >= lo and q.weight.max() <= hi
+    assert max(q.weight.max(), -q.weight.min()) >= min(hi, -lo) - step      # the range is used
+    err = np.abs(cv.conv_float_equivalent(q, scale) - w).max()
+    assert err <= step / 2 / scale + 1e-12                                    # round to nearest grid point

@@ -59,10 +59,17 @@ Engines
   late). Per kernel tap one float64 GEMM over all images: exact because every partial sum is an
   integer below 2**31 < 2**53.
 * :class:`ConvPopulationKernel` — the ``cpu`` target's engine for a LoihiLIF population fed by a
-  LoihiConv (plus any further Conv/Dense projections): event-driven kernel scatter per input spike,
-  in int32, fused with the bit-accurate LIF update (:mod:`neurocomp.backends.conv_jit`, numba), with
-  the same ``run()`` as :class:`~neurocomp.backends.fixed_point.LifPopulationKernel`. Chosen over an
-  im2col GEMM by measurement (``benchmarks/bench_conv.py``; numbers in its docstring).
+  LoihiConv (plus any further Conv/Dense projections), with the same ``run()`` as
+  :class:`~neurocomp.backends.fixed_point.LifPopulationKernel`. Two exact paths, picked per run from
+  the actual spike count (:meth:`ConvPopulationKernel.choose`): the event-driven **scatter** (per
+  input spike, its kernel rows added in int32 to the outputs it reaches, fused with the bit-accurate
+  LIF; :mod:`neurocomp.backends.conv_jit`, numba) and an **im2col GEMM** (float32 BLAS, exact by the
+  kernel's ``sum |w|`` bound, then the compiled LIF). Measured on models/mnist_cnn's layers
+  (``benchmarks/bench_conv.py`` prints both on the real spike trains): the scatter wins below a few
+  percent input density — conv1 on rate-coded digits (13 %) and conv2 on lif1's spikes (4 %) — the
+  GEMM above it; a scatter add costs about :attr:`ConvPopulationKernel.SCATTER_COST` GEMM
+  multiply-adds. A pooling folded into the conv (block-constant kernel) is computed as the pooling
+  then the smaller kernel (:func:`pooled_factor`) on both paths.
 * :class:`FloatConvKernel` — the float IR's :class:`~neurocomp.ir.synapses.Conv` (torch's conv2d in
   float64).
 """
@@ -315,7 +322,7 @@ class ConvPopulationKernel:
     """
 
     # a scatter add costs about this many GEMM multiply-adds (benchmarks/bench_conv.py measures both)
-    SCATTER_COST = 6.0
+    SCATTER_COST = 3.0
     CHUNK_ELEMENTS = 2 ** 22    # [samples, steps, n] int32 activations per GEMM-path chunk (16 MB)
 
     def __init__(self, neuron: LoihiLIF, projections: Sequence[tuple], mode: str = "auto"):
@@ -665,6 +672,8 @@ def weight_grid(weight: np.ndarray, weight_bits: int = 8) -> tuple:
     if w.max() <= 0:
         step = 2 ** (8 - weight_bits)
         return -(256 - step), 0, step
+    if weight_bits < 2:
+        raise ValueError("a mixed-sign kernel needs weight_bits >= 2 (with 1 bit Loihi holds only -256 and 0)")
     step = 2 ** (9 - weight_bits)
     return -256, 256 - step, step
 
