@@ -1,4 +1,4 @@
-"""``neurocomp run DIR --target {cpu,loihi-sim,float,loihi2} [--samples N] --out OUT [--record]``."""
+"""``neurocomp run DIR --target {cpu,loihi-sim,float,loihi2} [--samples N] --out OUT [--record] [--workers N] [--address A]``."""
 from __future__ import annotations
 
 import io
@@ -24,8 +24,13 @@ from neurocomp.cli.main import cli, progress_bar
 @click.option("--no-warmup", is_flag=True,
               help="Brian2 (stream) builds: start the held-out stream at rest instead of after the "
                    "labelling samples the compile ran first (faster; a few samples may answer differently).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Split the samples over N Ray workers (a local Ray instance; batched builds). Results are "
+                   "identical to a single-process run.")
+@click.option("--address", default=None, metavar="ADDRESS",
+              help="Shard over an existing Ray cluster instead: ray://HEAD:10001, or HEAD:6379 / auto from a node.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
-def run_cmd(build_dir, target, samples, out, record, no_warmup, quiet):
+def run_cmd(build_dir, target, samples, out, record, no_warmup, workers, address, quiet):
     """Run a compiled build (from 'neurocomp compile') on its held-out samples.
 
     Writes OUT/run.json: target, samples, timesteps, accuracy, predictions, spikes per layer.
@@ -38,7 +43,12 @@ def run_cmd(build_dir, target, samples, out, record, no_warmup, quiet):
 
     out = Path(out) if out is not None else Path(build_dir) / "run"
     bar = None if quiet else progress_bar(target)
-    summary, trains = run_build(build_dir, target, samples, record, warmup=not no_warmup, progress=bar)
+    if workers or address:
+        from neurocomp.pipeline.shard import run_build_sharded
+        log = (lambda s: None) if quiet else (lambda s: click.echo(f"· {s}", err=True))
+        summary, trains = run_build_sharded(build_dir, target, workers, address, samples, record, progress=bar, log=log)
+    else:
+        summary, trains = run_build(build_dir, target, samples, record, warmup=not no_warmup, progress=bar)
     # everything is computed before anything is written; each file is replaced atomically
     if record:
         buf = io.BytesIO()
