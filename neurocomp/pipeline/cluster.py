@@ -82,7 +82,11 @@ def ray_session(address: Optional[str] = None, workers: Optional[int] = None, ru
             try:
                 ray.init(address=address, **common)
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-                raise NeurocompError(f"--address {address}: cannot join the Ray cluster: {one_line(e, 200)}") from None
+                hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                    " (a cluster with Ray's token authentication also needs RAY_AUTH_MODE=token and its token in "
+                    "RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+                raise NeurocompError(f"--address {address}: cannot join the Ray cluster: {one_line(e, 160)}{hint}") \
+                    from None
             cpus = int(ray.cluster_resources().get("CPU", 1))
             session = RaySession(address, cpus, workers or cpus, False,
                                  f"Ray: joined {address} ({cpus} CPUs, {workers or cpus} tasks at once)")
