@@ -20,6 +20,9 @@ are kept sample-major, ``[batch, steps, n]``.
   projection's activations for all samples and steps are one big float GEMM (exact by a proven
   bound, see :mod:`neurocomp.backends.fixed_point`), then the neurons step through time vectorised over
   ``[batch, n]``.
+* Fixed point, ``engine="torch"``: the same integers in torch tensor ops, on CUDA when
+  ``torch.cuda.is_available()`` (:mod:`neurocomp.backends.torch_engine`; tested equal to the jit
+  engine). On a CPU the jit engine is ~15x faster (``benchmarks/bench_sim.py``), so it stays the default.
 * Float (Lava's float LIF): the numpy path, in float64.
 """
 from __future__ import annotations
