@@ -93,7 +93,11 @@ def ray_session(address: Optional[str] = None, workers: Optional[int] = None, ru
         else:
             have = machine_cpus()
             cpus = min(workers or have, have)
-            ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **common)
+            try:   # "local": always a new instance, never a cluster a ray start on this machine left behind
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                         object_store_memory=LOCAL_OBJECT_STORE_BYTES, **common)
+            except (ConnectionError, RuntimeError, ValueError, OSError) as e:
+                raise NeurocompError(f"cannot start a local Ray instance: {one_line(e, 200)}") from None
             limited = f" (limited to this machine's {have})" if workers and workers > have else ""
             session = RaySession(None, cpus, cpus, True, f"Ray: local instance, {cpus} worker CPUs{limited}")
     except BaseException:
