@@ -328,7 +328,7 @@ def test_baseline_workload_follows_the_network():
 def test_equivalent_ann_and_op_model():
     net = hand_net()
     layers = en.equivalent_ann(net)
-    assert [W.shape for _, W, _ in layers] == [(2, 3), (1, 2)]
+    assert [layer.weight.shape for layer in layers] == [(2, 3), (1, 2)]
     ops = en.ann_op_counts(layers)
     assert ops == {"macs": 8, "neuron_updates": 3}
     gpu = en.load_device("gpu-titan-black")

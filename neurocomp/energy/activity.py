@@ -51,6 +51,7 @@ from neurocomp.backends import fixed_point as fxp
 from neurocomp.energy.devices import barrier_seconds
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import Dense, LoihiDense, LoihiLIF, Network
+from neurocomp.ir.synapses import Conv, LoihiConv
 from neurocomp.ir.schedule import fold_stream
 from neurocomp.passes.place import Placement
 
@@ -110,15 +111,18 @@ class Activity:
         raise KeyError(name)
 
 
-def dense_weights(proj) -> np.ndarray:
+def dense_weights(proj, net: Optional[Network] = None) -> np.ndarray:
     """The weights a projection multiplies with, ``[n_post, n_pre]`` (fixed point: Lava's effective
-    integers, before ``weight_exp``)."""
+    integers, before ``weight_exp``); a convolution as its exact matrix over the source's shape (its
+    nonzeros are the synapses the chip's kernel touches: NeuroBench's effective synops)."""
     syn = proj.synapse
     if isinstance(syn, Dense):
         return np.asarray(syn.weight)
     if isinstance(syn, LoihiDense):
         return fxp.effective_weights(syn)
-    raise NeurocompError(f"projection {proj.name!r}: energy counts Dense/LoihiDense projections, "
+    if isinstance(syn, (Conv, LoihiConv)) and net is not None:
+        return syn.dense_matrix(net.shape_of(proj.source))
+    raise NeurocompError(f"projection {proj.name!r}: energy counts Dense and Conv projections, "
                          f"not {type(syn).__name__}")
 
 
@@ -316,7 +320,7 @@ def count_activity(net: Network, result, placements: Optional[Mapping[str, Tuple
     order = net.execution_order()
     learning = learning_projections(net, result)
     moving = set() if result.schedule.is_batched else learning     # weights that change during the run
-    nz = {p.name: (np.ones(p.synapse.shape, dtype=bool) if p.name in moving else dense_weights(p) != 0)
+    nz = {p.name: (np.ones(p.synapse.shape, dtype=bool) if p.name in moving else dense_weights(p, net) != 0)
           for p in net.projections}
     nz_f = {k: v.astype(np.float64) for k, v in nz.items()}
     tally = _Tally(net, order, W, S, nz, placements or {}, learning)

@@ -26,13 +26,13 @@ class _Parallel:
             def __init__(self):
                 super().__init__()
                 self.lins = nn.ModuleList()
-                for _, W, b in layers:
+                for _, W, b, *_ in layers:
                     lin = nn.Linear(W.shape[1], W.shape[0])
                     with torch.no_grad():
                         lin.weight.copy_(torch.from_numpy(W))
                         lin.bias.copy_(torch.from_numpy(b))
                     self.lins.append(lin)
-                self.sizes = [W.shape[1] for _, W, _ in layers]
+                self.sizes = [layer[1].shape[1] for layer in layers]
 
             def forward(self, x):
                 return [lin(part) for lin, part in zip(self.lins, torch.split(x, self.sizes, dim=1))]
@@ -45,15 +45,28 @@ def _torch_model(layers, device="cpu", parallel: bool = False):
 
 
 def _torch_mlp(layers, device="cpu"):
+    """The equivalent ANN in torch: Linear layers, and Conv2d (on the unflattened map) where a layer
+    is a convolution, ReLU between them."""
     import torch
     from torch import nn
     mods = []
-    for i, (_, W, b) in enumerate(layers):
-        lin = nn.Linear(W.shape[1], W.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(W))
-            lin.bias.copy_(torch.from_numpy(b))
-        mods.append(lin)
+    for i, layer in enumerate(layers):
+        _, W, b, *rest = layer
+        conv = rest[0] if rest else None
+        if conv is not None:
+            syn, in_shape = conv
+            k = nn.Conv2d(syn.in_channels, syn.out_channels, syn.kernel_size, stride=syn.stride,
+                          padding=syn.padding, dilation=syn.dilation, groups=syn.groups)
+            with torch.no_grad():
+                k.weight.copy_(torch.from_numpy(np.asarray(syn.weight, dtype=np.float32)))
+                k.bias.copy_(torch.from_numpy(np.asarray(b, dtype=np.float32).reshape(syn.out_channels, -1)[:, 0]))
+            mods += [nn.Unflatten(1, tuple(int(d) for d in in_shape)), k, nn.Flatten()]
+        else:
+            lin = nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W))
+                lin.bias.copy_(torch.from_numpy(b))
+            mods.append(lin)
         if i < len(layers) - 1:
             mods.append(nn.ReLU())
     return nn.Sequential(*mods).eval().to(device)

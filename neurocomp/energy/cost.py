@@ -16,7 +16,7 @@ the device is absent).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from neurocomp.energy.baseline import measure_cpu_latency, measure_gpu
 from neurocomp.energy.devices import Device, barrier_seconds  # noqa: F401  (barrier: part of the model)
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import LoihiDense, Network
+from neurocomp.ir.synapses import Conv, LoihiConv
 
 # ------------------------------------------------------------------------- neuromorphic energy
 def neuromorphic_energy(device: Device, activity: Activity, routing_key: str) -> Dict[str, Any]:
@@ -133,9 +134,24 @@ def ann_problem(net: Network) -> Optional[str]:
     return None
 
 
-def _float_weights(proj) -> np.ndarray:
+class AnnLayer(NamedTuple):
+    """One layer of the equivalent non-spiking network: ``weight`` ``[n_post, n_pre]`` over flat states
+    and ``bias``; a convolution also keeps its own form (``conv``: the synapse and its input shape),
+    so its MACs are the kernel's taps and a measured baseline runs it as a conv layer."""
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    conv: Optional[tuple] = None
+
+    @property
+    def macs(self) -> int:
+        return self.conv[0].macs(self.conv[1]) if self.conv is not None else int(self.weight.size)
+
+
+def _float_weights(proj, net: Optional[Network] = None) -> np.ndarray:
     """A projection's weights in float units as the chip applies them (``weight_exp`` included)."""
-    W = dense_weights(proj).astype(np.float32)
+    W = dense_weights(proj, net).astype(np.float32)
     if isinstance(proj.synapse, LoihiDense):
         W = W * np.float32(2.0 ** proj.synapse.weight_exp)
     return W
@@ -153,14 +169,17 @@ def equivalent_ann(net: Network, float_net: Optional[Network] = None) -> List[Tu
     src = float_net if float_net is not None else net     # same layers (the float rules, if any, unused)
     out = []
     for p in src.execution_order():
-        W = sum(_float_weights(proj) for proj in src.incoming(p.name))
-        out.append((p.name, W, np.asarray(bias_of(p.neuron), dtype=np.float32)))
+        inc = src.incoming(p.name)
+        W = sum(_float_weights(proj, src) for proj in inc)
+        convs = [proj for proj in inc if isinstance(proj.synapse, (Conv, LoihiConv))]
+        conv = (convs[0].synapse, src.shape_of(convs[0].source)) if len(convs) == 1 == len(inc) else None
+        out.append(AnnLayer(p.name, W, np.asarray(bias_of(p.neuron), dtype=np.float32), conv))
     return out
 
 
 def ann_op_counts(layers) -> Dict[str, int]:
-    macs = int(sum(W.size for _, W, _ in layers))
-    neurons = int(sum(W.shape[0] for _, W, _ in layers))
+    macs = int(sum(layer.macs for layer in layers))
+    neurons = int(sum(layer.weight.shape[0] for layer in layers))
     return {"macs": macs, "neuron_updates": neurons}
 
 
@@ -182,16 +201,16 @@ class StreamWorkload:
     def of(cls, net: Network, steps: int) -> "StreamWorkload":
         layers = []
         for proj in net.projections:
-            W = _float_weights(proj)
-            layers.append((proj.name, W, np.zeros(W.shape[0], dtype=np.float32)))
+            W = _float_weights(proj, net)
+            layers.append(AnnLayer(proj.name, W, np.zeros(W.shape[0], dtype=np.float32)))
         return cls(layers, int(sum(p.size for p in net.populations)), int(steps))
 
     @property
     def input_size(self) -> int:
-        return int(sum(W.shape[1] for _, W, _ in self.layers))
+        return int(sum(layer.weight.shape[1] for layer in self.layers))
 
     def op_counts(self) -> Dict[str, int]:
-        return {"macs": self.steps * int(sum(W.size for _, W, _ in self.layers)),
+        return {"macs": self.steps * int(sum(layer.macs for layer in self.layers)),
                 "neuron_updates": self.steps * self.neurons}
 
 
@@ -254,7 +273,7 @@ def conventional_energy(device: Device, layers, x: np.ndarray, measure: bool = T
     out["measured"] = bool(out["latency_measured"] or out["energy_measured"])
     if stream:
         out["workload"] = {"kind": "stream", "steps_per_inference": stream.steps,
-                           "projections": [name for name, _, _ in stream.layers],
+                           "projections": [layer.name for layer in stream.layers],
                            "macs_per_step": ops["macs"] // max(stream.steps, 1),
                            "neuron_updates_per_step": stream.neurons}
     out["notes"] = ([

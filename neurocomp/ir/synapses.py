@@ -52,17 +52,24 @@ class LoihiDense:
     ``weight`` holds 8-bit integer mantissas ``[n_post, n_pre]``; Lava keeps the top
     ``num_weight_bits`` of them and scales the accumulated activation by ``2**weight_exp``.
     ``sign_mode``: 1 mixed, 2 excitatory, 3 inhibitory (Lava's ``SignMode``).
+
+    ``num_message_bits`` (Lava's parameter of the same name): 0 — the source sends binary spikes (Lava
+    casts them to bool); ``k > 0`` — graded messages, integers ``0 .. 2**k - 1`` that Lava multiplies the
+    weights with (``W @ x``, in int32: see :mod:`neurocomp.backends.graded`). Projections from a
+    :class:`~neurocomp.ir.encodings.CurrentEncoding` input carry ``k = bits``.
     """
 
     weight: np.ndarray
     num_weight_bits: int = 8
     weight_exp: int = 0
     sign_mode: int = 1
+    num_message_bits: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "weight", frozen_array(self.weight, np.int64))
         for name in ("num_weight_bits", "weight_exp", "sign_mode"):
             object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "num_message_bits", _message_bits(self.num_message_bits, "LoihiDense"))
 
     @property
     def shape(self):
@@ -75,6 +82,16 @@ class LoihiDense:
     @property
     def n_pre(self) -> int:
         return int(self.weight.shape[1])
+
+
+MAX_MESSAGE_BITS = 24   # graded messages up to Loihi's 24-bit state (CurrentEncoding.bits)
+
+
+def _message_bits(value, kind: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_MESSAGE_BITS:
+        raise ValueError(f"{kind}.num_message_bits: expected an int in 0..{MAX_MESSAGE_BITS} (0 = binary spikes), "
+                         f"got {value!r}")
+    return int(value)
 
 
 # ------------------------------------------------------------------------------ convolution
@@ -165,6 +182,30 @@ class _ConvGeometry:
     def geometry(self) -> dict:
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
 
+    def macs(self, in_shape: tuple) -> int:
+        """Multiply-accumulates of one pass: every output times its kernel's taps (padding included,
+        as a conv layer computes them)."""
+        return int(np.prod(self.output_shape(in_shape))) * self.fan_in
+
+    def dense_matrix(self, in_shape: tuple) -> np.ndarray:
+        """The same map as a matrix ``[C_out*H_out*W_out, C_in*H*W]`` over flat C-major states (torch's
+        cross-correlation; zero padding contributes nothing): exact, for counting and baselines."""
+        c_in, h, w = (int(d) for d in in_shape)
+        c_out, ho, wo = self.output_shape(in_shape)
+        kh, kw = self.kernel_size
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        cpg_in, cpg_out = c_in // self.groups, c_out // self.groups
+        oc, oy, ox, ic, ky, kx = np.meshgrid(np.arange(c_out), np.arange(ho), np.arange(wo), np.arange(cpg_in),
+                                             np.arange(kh), np.arange(kw), indexing="ij")
+        y, x = oy * sh - ph + ky * dh, ox * sw - pw + kx * dw
+        ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        src_c = (oc // cpg_out) * cpg_in + ic
+        rows = ((oc * ho + oy) * wo + ox)[ok]
+        cols = ((src_c * h + y) * w + x)[ok]
+        m = np.zeros((c_out * ho * wo, c_in * h * w), dtype=np.asarray(self.weight).dtype)
+        np.add.at(m, (rows, cols), np.asarray(self.weight)[oc, ic, ky, kx][ok])
+        return m
+
 
 @dataclass(frozen=True)
 class Conv(_ConvGeometry):
@@ -213,6 +254,9 @@ class LoihiConv(_ConvGeometry):
     lowest bit in the mixed-sign mode): even numbers in ``[-256, 254]`` when the kernel mixes signs,
     ``0..255`` when it is excitatory, ``-255..0`` when inhibitory (:data:`LOIHI_CONV_WEIGHT_RANGE`).
     Anything else is refused here.
+
+    ``num_message_bits`` as :class:`LoihiDense`'s: ``k > 0`` makes Lava's Conv convolve the source's
+    integer values ``0 .. 2**k - 1`` instead of their bool cast (graded input).
     """
 
     weight: np.ndarray
@@ -220,8 +264,10 @@ class LoihiConv(_ConvGeometry):
     padding: tuple = (0, 0)
     dilation: tuple = (1, 1)
     groups: int = 1
+    num_message_bits: int = 0
 
     def __post_init__(self):
+        object.__setattr__(self, "num_message_bits", _message_bits(self.num_message_bits, "LoihiConv"))
         w = np.asarray(self.weight)
         if w.size and not (np.issubdtype(w.dtype, np.integer) or np.array_equal(w, np.rint(w))):
             raise ValueError("LoihiConv: weights must be integers")

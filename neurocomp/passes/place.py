@@ -14,6 +14,10 @@ The model (one population per core group, as Lava's compiler maps one process to
   bounded by ``synaptic_memory_per_core``;
 * fan-in: every core of a dense layer receives one input axon per presynaptic neuron, so a layer
   whose fan-in exceeds ``fan_in_per_core`` cannot be split to fit — an error;
+* a convolution (assumption stated in ``targets/loihi2.yaml``): a core stores each output channel's
+  kernel once (``C_in/groups * kH * kW`` weights per channel it holds) and receives the axons of the
+  source neurons whose receptive fields reach its outputs, so fewer neurons per core also means fewer
+  input axons (the core count grows until both fit);
 * fan-out: a neuron sends one axon to every core of every population it projects to, so a core's
   output axons are ``neurons_in_core * cores of its targets`` — bounded by ``fan_out_per_core``.
   The input layer streams in from the host (embedded processors) and uses no neurocore;
@@ -256,7 +260,9 @@ class Placement:
             "layers": self.layers(),
             "cores": {name: [list(c) for c in cores] for name, cores in self.cores.items()},
             "limits": lim.as_dict() if lim else None,
-            "model": "one population per core group; dense synapse rows packed in 64-bit words; "
+            "model": "one population per core group; dense synapse rows packed in 64-bit words (a convolution: "
+                     "each output channel's kernel stored once per core, input axons = the receptive fields "
+                     "the core's outputs reach — targets/loihi2.yaml states the assumption); "
                      "fan-out counted per destination core",
         }
 
@@ -298,17 +304,54 @@ def _weight_bits(proj, limits: Limits) -> int:
     return syn.num_weight_bits
 
 
-def _core_memory(neurons: int, incoming: List[Tuple[int, int]]) -> int:
-    """Bytes of synaptic memory for ``neurons`` neurons with incoming ``(n_pre, weight_bits)`` projections."""
-    return sum(n_pre * math.ceil(neurons * bits / WORD_BITS) * (WORD_BITS // 8) for n_pre, bits in incoming)
+class _Incoming:
+    """One projection into a population, as a core holding neurons ``[lo, hi)`` of it sees it.
+
+    Dense: every input axon (presynaptic neuron) reaches every core, and the core stores one row of
+    ``hi - lo`` weights per axon. Convolution (``limits.conv_kernel_sharing``): the core receives the
+    axons of the source neurons whose receptive fields reach its outputs, and stores each output
+    channel's kernel once (``C_in/groups * kH * kW`` weights per channel it holds)."""
+
+    def __init__(self, proj, n_pre: int, bits: int, pre_shape=None):
+        self.n_pre, self.bits = int(n_pre), int(bits)
+        self.conv = None
+        syn = proj.synapse
+        if hasattr(syn, "dense_matrix"):
+            nz = syn.dense_matrix(pre_shape) != 0
+            self.conv = (nz, int(np.prod(syn.output_shape(pre_shape)[1:])), syn.fan_in)
+
+    def fan_in(self, lo: int, hi: int) -> int:
+        if self.conv is None:
+            return self.n_pre
+        return int(self.conv[0][lo:hi].any(axis=0).sum())
+
+    def synapses(self, lo: int, hi: int) -> int:
+        return (hi - lo) * self.n_pre if self.conv is None else int(self.conv[0][lo:hi].sum())
+
+    def memory(self, lo: int, hi: int) -> int:
+        if self.conv is None:
+            return self.n_pre * math.ceil((hi - lo) * self.bits / WORD_BITS) * (WORD_BITS // 8)
+        _, per_channel, taps = self.conv
+        channels = (hi - 1) // per_channel - lo // per_channel + 1 if hi > lo else 0
+        return math.ceil(channels * taps * self.bits / WORD_BITS) * (WORD_BITS // 8)
 
 
-def _max_neurons_for_memory(incoming: List[Tuple[int, int]], budget: int, cap: int) -> int:
-    """Largest ``k <= cap`` whose synapses fit ``budget`` bytes (memory grows with ``k``: bisect)."""
+def _core_memory(neurons: int, incoming: List["_Incoming"], start: int = 0) -> int:
+    """Bytes of synaptic memory for neurons ``[start, start + neurons)`` with their incoming projections."""
+    return sum(inc.memory(start, start + neurons) for inc in incoming)
+
+
+def _core_fan_in(neurons: int, incoming: List["_Incoming"], start: int = 0) -> int:
+    return sum(inc.fan_in(start, start + neurons) for inc in incoming)
+
+
+def _max_neurons_per_core(incoming: List["_Incoming"], budget: int, fan_in_limit: int, cap: int) -> int:
+    """Largest ``k <= cap`` whose synapses fit ``budget`` bytes and whose input axons fit
+    ``fan_in_limit`` (both grow with ``k``: bisect)."""
     lo, hi = 0, cap
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _core_memory(mid, incoming) <= budget:
+        if _core_memory(mid, incoming) <= budget and _core_fan_in(mid, incoming) <= fan_in_limit:
             lo = mid
         else:
             hi = mid - 1
@@ -319,24 +362,25 @@ def _allocate(net: Network, blocks: Dict[str, List[Tuple[int, int, int, int]]], 
     """Allocations from ``blocks[pop] = [(chip, core, start, stop), ...]`` (contiguous neuron blocks in
     neuron order; empty ones skipped): each core's synapses (dense rows), memory with ``bits(proj)``
     bits per weight, fan-in, and fan-out (one axon per neuron and distinct destination core)."""
-    sizes = {net.input.name: net.input.size, **{p.name: p.size for p in net.populations}}
-    incoming = {name: [] for name in blocks}      # name -> [(n_pre, bits)]
+    incoming = {name: [] for name in blocks}      # name -> [_Incoming]
     targets_of = {name: [] for name in blocks}    # name -> populations it projects to
     for proj in net.projections:
-        incoming[proj.target].append((sizes[proj.source], bits(proj)))
+        incoming[proj.target].append(_Incoming(proj, net.size_of(proj.source), bits(proj), net.shape_of(proj.source)))
         if proj.source in targets_of:
             targets_of[proj.source].append(proj.target)
     distinct = {name: len({(c, k) for c, k, lo, hi in bl if hi > lo}) for name, bl in blocks.items()}
     out = []
     for name, bl in blocks.items():
-        fan_in = sum(n for n, _ in incoming[name])
         dest = sum(distinct[t] for t in targets_of[name])
         for chip, core, lo, hi in bl:
             k = hi - lo
             if k <= 0:
                 continue
-            out.append(CoreAllocation(chip=chip, core=core, population=name, start=lo, stop=hi, synapses=k * fan_in,
-                                      memory_bytes=_core_memory(k, incoming[name]), fan_in=fan_in, fan_out=k * dest))
+            inc = incoming[name]
+            out.append(CoreAllocation(chip=chip, core=core, population=name, start=lo, stop=hi,
+                                      synapses=sum(i.synapses(lo, hi) for i in inc),
+                                      memory_bytes=_core_memory(k, inc, lo), fan_in=_core_fan_in(k, inc, lo),
+                                      fan_out=k * dest))
     return tuple(out)
 
 
@@ -400,24 +444,24 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
     limits = Limits.from_descriptor(descriptor)
     target = descriptor.get("name", "?")
     pops = {p.name: p for p in net.populations}
-    incoming = {name: [] for name in pops}  # name -> [(n_pre, bits)]
+    incoming = {name: [] for name in pops}  # name -> [_Incoming]
     targets_of = {name: [] for name in pops}  # name -> populations it projects to
     for proj in net.projections:
-        bits = _weight_bits(proj, limits)
-        n_pre = net.input.size if proj.source == net.input.name else pops[proj.source].size
-        incoming[proj.target].append((n_pre, bits))
+        incoming[proj.target].append(_Incoming(proj, net.size_of(proj.source), _weight_bits(proj, limits),
+                                               net.shape_of(proj.source)))
         if proj.source in targets_of:
             targets_of[proj.source].append(proj.target)
 
     # per-core capacity from neurons, fan-in and synaptic memory (independent of other layers)
     cap = {}
     for name, pop in pops.items():
-        fan_in = sum(n for n, _ in incoming[name])
+        fan_in = _core_fan_in(1, incoming[name])
         if fan_in > limits.fan_in_per_core:
             raise DesignRuleError(
                 f"layer {name!r}: fan-in {fan_in} input axons exceeds limits.fan_in_per_core="
-                f"{limits.fan_in_per_core}; a dense layer's inputs cannot be split across cores")
-        k = _max_neurons_for_memory(incoming[name], limits.synaptic_memory_per_core, limits.neurons_per_core)
+                f"{limits.fan_in_per_core}; one neuron's inputs cannot be split across cores")
+        k = _max_neurons_per_core(incoming[name], limits.synaptic_memory_per_core, limits.fan_in_per_core,
+                                  limits.neurons_per_core)
         if k < 1:
             raise DesignRuleError(
                 f"layer {name!r}: one neuron's {fan_in} synapses need {_core_memory(1, incoming[name])} bytes, "
@@ -444,6 +488,16 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
             break
     else:  # pragma: no cover - the core counts only grow and are bounded by the neuron counts
         raise DesignRuleError(f"network {net.name!r}: fan-out limits did not settle")
+
+    # a block's receptive fields (convolutions) depend on where it starts: more cores until each fits
+    for name, pop in pops.items():
+        while True:
+            splits = np.array_split(np.arange(pop.size), n_cores[name])
+            if all(_core_fan_in(len(b), incoming[name], int(b[0])) <= limits.fan_in_per_core and
+                   _core_memory(len(b), incoming[name], int(b[0])) <= limits.synaptic_memory_per_core
+                   for b in splits if len(b)):
+                break
+            n_cores[name] += max(1, n_cores[name] // 16)
 
     # number the cores chip by chip, populations in layer order (declaration order when not layered)
     order = [p.name for p in net.execution_order()]
