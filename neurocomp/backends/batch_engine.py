@@ -24,6 +24,9 @@ are kept sample-major, ``[batch, steps, n]``.
   ``torch.cuda.is_available()`` (:mod:`neurocomp.backends.torch_engine`; tested equal to the jit
   engine). On a CPU the jit engine is ~15x faster (``benchmarks/bench_sim.py``), so it stays the default.
 * Float (Lava's float LIF): the numpy path, in float64.
+* Graded input (a projection with ``num_message_bits > 0``, fed by a ``current`` input): the population
+  runs through :mod:`neurocomp.backends.graded` (compiled for ``jit``, the numpy reference for
+  ``numpy``); a float network reads such input as ``level * unit`` (the encoding's float value).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import numpy as np
 from neurocomp.backends import fixed_point as fxp
 from neurocomp.backends.base import Progress, Result
 from neurocomp.errors import NeurocompError
-from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network
+from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network, is_graded
 from neurocomp.ir.synapses import Conv, LoihiConv
 from neurocomp.ir.schedule import BATCHED, Schedule
 
@@ -173,6 +176,30 @@ class _ConvPopulation:
         return spikes, counts, (dict(zip(("u", "v"), uv)) if probe else None)
 
 
+class _GradedPopulation:
+    """A fixed-point population fed by a graded projection (``num_message_bits > 0``: direct-current
+    input), through :mod:`neurocomp.backends.graded`: the compiled kernel (``jit``) or the numpy
+    reference (``numpy``)."""
+
+    def __init__(self, pop, incoming, shapes, engine: str):
+        from neurocomp.backends import graded
+        projections = [(proj.synapse, shapes[proj.source]) for proj in incoming]
+        self.sources = [proj.source for proj in incoming]
+        if engine == "jit":
+            kernel = graded.GradedPopulationKernel(pop.neuron, projections)
+            self.run_fn = lambda src, probe: kernel.run(src, probe=probe)
+        elif engine == "numpy":
+            self.run_fn = lambda src, probe: graded.reference_run(pop.neuron, projections, src, probe)
+        else:
+            raise NeurocompError(f"engine {engine!r} does not run graded input yet; use 'jit' or 'numpy'")
+
+    def run(self, emitted, probe: bool, out=None):
+        spikes, counts, uv = self.run_fn([emitted(s) for s in self.sources], probe)
+        if out is not None:
+            out[...] = spikes
+        return spikes, counts, (dict(zip(("u", "v"), uv)) if probe else None)
+
+
 def _run_population(model, act, size, states=None):
     """Step one population through time: ``act`` ``[steps, b, n]`` -> spikes ``[steps, b, n]``.
 
@@ -214,7 +241,9 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
     shapes = {net.input.name: net.input.shape, **{p.name: p.shape for p in net.populations}}
     for p in order:
         incoming = net.incoming(p.name)
-        if any(isinstance(pr.synapse, (Conv, LoihiConv)) for pr in incoming):
+        if isinstance(p.neuron, LoihiLIF) and any(getattr(pr.synapse, "num_message_bits", 0) for pr in incoming):
+            models[p.name] = _GradedPopulation(p, incoming, shapes, engine)
+        elif any(isinstance(pr.synapse, (Conv, LoihiConv)) for pr in incoming):
             models[p.name] = _ConvPopulation(p, incoming, shapes, engine)
         elif isinstance(p.neuron, LIF) and all(isinstance(pr.synapse, Dense) for pr in incoming):
             models[p.name] = _FloatPopulation(p, incoming)
@@ -231,13 +260,17 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
     states = ({n: {k: np.zeros((n_samples, steps, net.population(n).size),
                               dtype=np.float64 if isinstance(net.population(n).neuron, LIF) else np.int64)
                    for k in ("u", "v")} for n in names} if probe else {})
+    unit = net.input.encoding.unit if is_graded(net.input.encoding) and not net.is_fixed_point else None
     chunk = _batch_size(net, steps, batch_size)
     for lo in range(0, n_samples, chunk):
         hi = min(lo + chunk, n_samples)
         trains_sm = {}      # population -> spikes [batch, steps, n] (sample-major, maybe a view)
 
         def emitted(source):
-            return spikes_in[lo:hi] if source == net.input.name else trains_sm[source]
+            if source != net.input.name:
+                return trains_sm[source]
+            # a float network reads graded input in float units (level x unit: the pixel value)
+            return spikes_in[lo:hi] * unit if unit is not None else spikes_in[lo:hi]
 
         for p in order:
             out, counts[p.name][lo:hi], probed = models[p.name].run(

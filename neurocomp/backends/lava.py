@@ -11,10 +11,12 @@ taps (a ``RingBuffer`` source and sinks here, io ``Injector``/``Extractor`` in
   sees sample ``k`` during steps ``[k*T + d, (k+1)*T + d)`` and is reset exactly when that window
   opens, so each sample runs as if alone — and a plain ``LIF`` in the **stream** schedule (nothing is
   reset; samples are separated by silent rest steps);
-* a fixed projection is a ``Dense``; a plastic one that learns a ``LearningDense`` with a
-  ``Loihi2FLearningRule`` built from the rule's dw string, trace impulses/taus, ``t_epoch=1`` and its
-  ``rng_seed``, the target population's ``s_out`` feeding its ``s_in_bap``; a third-factor rule is a
-  ``Loihi3FLearningRule`` whose ``y2`` comes from a second source playing the teacher into ``s_in_y2``.
+* a fixed projection is a ``Dense`` (or ``Conv``; ``num_message_bits`` from the synapse: graded values
+  from a ``current`` input, which the ``RingBuffer`` source plays as int32 data); a plastic one that
+  learns a ``LearningDense`` with a ``Loihi2FLearningRule`` built from the rule's dw string, trace
+  impulses/taus, ``t_epoch=1`` and its ``rng_seed``, the target population's ``s_out`` feeding its
+  ``s_in_bap``; a third-factor rule is a ``Loihi3FLearningRule`` whose ``y2`` comes from a second
+  source playing the teacher into ``s_in_y2``.
 
 :func:`run_lava` plays all samples in one Lava run, reads the sinks (and Monitors on u/v when probed,
 and learned weights from the ``weights`` Vars) and cuts them into the schedule's windows.
@@ -29,7 +31,7 @@ import numpy as np
 from neurocomp.backends.base import Backend, Capabilities, Progress, Result, teacher_values
 from neurocomp.backends.learning_engine import check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError, TargetError
-from neurocomp.ir import LoihiLearning, Network
+from neurocomp.ir import LoihiLearning, Network, is_graded
 from neurocomp.ir.synapses import LoihiConv
 from neurocomp.ir.schedule import BATCHED, STREAM, Schedule, fold_stream, to_stream
 
@@ -131,13 +133,16 @@ class LavaProcesses:
                 from lava.proc.conv.process import Conv as LavaConv
 
                 from neurocomp.backends import conv as cv
-                conn = LavaConv(**cv.lava_conv_kwargs(syn, net.shape_of(proj.source)), name=proj.name)
+                conv_kw = {**cv.lava_conv_kwargs(syn, net.shape_of(proj.source)),
+                           "num_message_bits": syn.num_message_bits}       # > 0: graded input values
+                conn = LavaConv(**conv_kw, name=proj.name)
                 cv.connect_into_conv(src, conn, net.shape_of(proj.source))
                 cv.connect_out_of_conv(conn, self.lifs[proj.target].a_in, net.shape_of(proj.target))
                 self.denses[proj.name] = conn
                 continue
             kw = dict(num_weight_bits=syn.num_weight_bits, weight_exp=syn.weight_exp,
-                      sign_mode=L["SignMode"](syn.sign_mode), name=proj.name)
+                      sign_mode=L["SignMode"](syn.sign_mode), name=proj.name,
+                      **({"num_message_bits": syn.num_message_bits} if syn.num_message_bits else {}))
             if proj.plasticity is not None and learn:
                 rule = proj.plasticity
                 conn = L["LearningDense"](weights=initial_weights(proj).astype(np.int32),
@@ -181,6 +186,9 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = No
         data = np.zeros((n_in, steps), dtype=np.int32)
         data[:, : n_samples * T] = spikes.reshape(n_samples * T, n_in).T
     else:
+        if is_graded(net.input.encoding):
+            raise NeurocompError(f"network {net.name!r}: graded ({net.input.encoding.kind}) input runs on the "
+                                 "batched schedule only (a layered network without plasticity)")
         stream = to_stream(spikes.astype(bool), schedule.rest)
         steps = len(stream)
         data = stream.T.astype(np.int32)

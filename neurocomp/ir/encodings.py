@@ -2,6 +2,11 @@
 
 Encoding is deterministic: sample ``i`` of a dataset always gets the same spikes (its random stream is
 seeded by ``(seed, i)``), so every target — float, cpu, Lava, chip — sees identical input.
+
+Two kinds of input: **spikes** (:class:`RateEncoding`, :class:`LatencyEncoding`: bool trains) and
+**graded values** (:class:`CurrentEncoding`: every step the same integer per feature, what Lava's
+``Dense``/``Conv`` with ``num_message_bits > 0`` multiply their weights with — direct-current input,
+as converted ANNs take it).
 """
 from __future__ import annotations
 
@@ -28,7 +33,49 @@ class LatencyEncoding:
     kind: str = "latency"
 
 
-Encoding = Union[RateEncoding, LatencyEncoding]
+@dataclass(frozen=True)
+class CurrentEncoding:
+    """Direct-current (graded) input: every step each feature ``x`` in [0, 1] sends the integer
+    ``round(x * (2**bits - 1))`` — the same value at every step of the sample.
+
+    The integers are the input's fixed-point format: one level stands for :attr:`unit` = ``1 / (2**bits
+    - 1)`` in float units. The float IR reads the input as ``level * unit`` (the pixel value: the float
+    network is the converted ANN's own arithmetic); the quantiser folds ``unit`` into the weights of the
+    projections leaving the input and gives them ``num_message_bits = bits``, so Lava's ``Dense``/``Conv``
+    treat the messages as values (``W @ x``) instead of casting them to bool. ``bits`` is 1..24 (Loihi's
+    24-bit state; a graded spike carries at most that much here).
+    """
+
+    bits: int = 8
+    kind: str = "current"
+
+    def __post_init__(self):
+        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= 24:
+            raise ValueError(f"CurrentEncoding.bits: expected an int in 1..24, got {self.bits!r}")
+        object.__setattr__(self, "bits", int(self.bits))
+
+    @property
+    def levels(self) -> int:
+        """The largest integer a feature of 1.0 becomes: ``2**bits - 1``."""
+        return 2 ** self.bits - 1
+
+    @property
+    def unit(self) -> float:
+        """Float units of one integer level: ``1 / levels``."""
+        return 1.0 / self.levels
+
+    @property
+    def dtype(self):
+        """The smallest unsigned integer type holding every level."""
+        return np.uint8 if self.bits <= 8 else np.uint16 if self.bits <= 16 else np.uint32
+
+
+Encoding = Union[RateEncoding, LatencyEncoding, CurrentEncoding]
+
+
+def is_graded(encoding) -> bool:
+    """Whether an encoding sends graded values (integers) rather than spikes."""
+    return isinstance(encoding, CurrentEncoding)
 
 
 def rate_probabilities(x: np.ndarray, encoding: RateEncoding) -> np.ndarray:
@@ -42,7 +89,9 @@ def rate_probabilities(x: np.ndarray, encoding: RateEncoding) -> np.ndarray:
 def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
            indices: np.ndarray | None = None) -> np.ndarray:
     """Spike trains for feature rows ``x`` ``[samples, ...]`` -> bool ``[samples, timesteps, n]``
-    (features flattened C-major).
+    (features flattened C-major); for :class:`CurrentEncoding` the integer levels ``[samples, timesteps,
+    n]`` (:attr:`CurrentEncoding.dtype`) as a read-only view repeating one row per sample over the
+    steps (no memory per step; engines see the steps are equal from its zero stride).
 
     ``indices`` are the samples' positions in their dataset (default ``0..len(x)-1``); they seed the
     per-sample random streams so a subset encodes exactly as it does inside the full set.
@@ -63,4 +112,7 @@ def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
         s, n = np.nonzero(x > encoding.threshold)
         out[s, t[s, n], n] = True
         return out
+    if isinstance(encoding, CurrentEncoding):
+        levels = np.rint(x * encoding.levels).astype(encoding.dtype)
+        return np.broadcast_to(levels[:, None, :], (len(x), timesteps, x.shape[1]))
     raise TypeError(f"unknown encoding {encoding!r}")
