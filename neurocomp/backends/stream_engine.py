@@ -18,6 +18,11 @@ Per step ``t`` (1-based, Lava's ``time_step``), exactly as Lava's runtime orders
    :class:`~neurocomp.backends.learning_engine.LoihiLearningEngine`.
 
 Nothing is reset: a stream is ``timesteps`` of input then ``rest`` silent steps per sample.
+
+Fixed-point networks run by default on the compiled form of this loop,
+:mod:`neurocomp.backends.stream_jit` (``engine="jit"``, event-driven, ~100x faster); this module's
+numpy stepper (``engine="numpy"``) is the reference it is tested against, identical in every spike,
+weight, learning-epoch count and peak.
 """
 from __future__ import annotations
 

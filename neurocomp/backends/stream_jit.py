@@ -32,22 +32,29 @@ against; the semantics and their sources in Lava are documented there and in
    * each term's product ``dependency * prod(factors) * mantissa`` in int64 (a product of integers:
      the same value in any order), ``>> max(0, width - 15)``, ``<< exponent + 7``, saturated, summed
      into ``w << 7`` with the accumulator's saturation after every term; the sign mode's clip; the
-     stochastic rounding ``(acc >> 7) + (r < (acc & 127) / 128)`` — the stepper's
-     ``floor(acc / 128) + (r < (acc / 128) % 1)``, whose division and remainder are exact dyadic
-     values; the 8-bit clip. The factor clips of the stepper (``x0``, ``y0`` to 1 bit, traces to 7
-     bits) never change a value (spikes are 0/1 and traces 0..127), so they are not repeated.
+     stochastic rounding ``(acc >> 7) + ((acc & 127) > floor(128 r))`` — the stepper's
+     ``floor(acc / 128) + (r < (acc / 128) % 1)``: ``acc / 128`` and its remainder
+     ``(acc & 127) / 128`` are exact dyadic values, ``128 r`` is exact, and for an integer ``n``,
+     ``x < n`` exactly when ``floor(x) < n``; the 8-bit clip. The factor clips of the stepper (``x0``,
+     ``y0`` to 1 bit, traces to 7 bits) never change a value (spikes are 0/1 and traces 0..127), so
+     they are not repeated.
 
-   **Which synapses it visits** (the one place this kernel is event-driven where the stepper is
-   dense): an epoch where neither side spiked changes nothing (the stepper returns early; here too).
-   Otherwise the stepper runs the epoch on every synapse, but a synapse all of whose term products
-   are zero keeps its weight exactly — ``acc = w << 7`` needs no saturation, no rounding and no
-   clip — *provided* ``w`` is already inside its sign mode's 8-bit range. So the first epoch that
-   does work visits every synapse (it brings out-of-range initial weights into range, as Lava's
-   first epoch does), and every later one visits a superset of the synapses with a non-zero
-   product: a term with dependency ``x0`` is non-zero only in a column ``j`` whose pre neuron
-   spiked and a row ``i`` whose post-side factors (``y0``, ``y1``, ``y2``) are all non-zero; a term
-   with dependency ``y0`` only in a row whose post neuron spiked and a column whose pre-side factors
-   (``x0``, ``x1``) are all non-zero. Every visited synapse runs the full epoch (all terms).
+   **Which synapses and terms it computes** (the one place this kernel is event-driven where the
+   stepper is dense): an epoch where neither side spiked changes nothing (the stepper returns early;
+   here too). Otherwise the stepper runs every term on every synapse; but while ``w`` is inside its
+   sign mode's 8-bit range, ``|w << 7| <= 32640`` and every later partial sum is saturated into the
+   accumulator's range, so a term whose product is zero changes nothing (``acc + 0`` needs no
+   saturation), and a synapse all of whose products are zero keeps its weight (``acc = w << 7``
+   rounds to ``w`` and needs no clip). So the first epoch that does work runs every term on every
+   synapse (it brings out-of-range initial weights into range, as Lava's first epoch does), and
+   every later one visits a superset of the synapses with a non-zero product, adding the terms
+   that can be non-zero there, in the rule's order: a term with dependency ``x0`` is non-zero only
+   in a column ``j`` whose pre neuron spiked and a row ``i`` whose post-side factors (``y0``, ``y1``,
+   ``y2``) are all non-zero (rows found once per epoch); a term with dependency ``y0`` only in a row
+   whose post neuron spiked and a column whose pre-side factors (``x0``, ``x1``) are all non-zero.
+   A synapse in a spiking column and a row of the first kind is visited with its column (all its
+   terms when its post neuron spiked too, else the ``x0`` terms); the other synapses of spiking rows
+   with their row (the ``y0`` terms: their ``x0`` terms are zero).
 
 The stream is cut into chunks of :data:`CHUNK` steps (random draws, input events and teacher values
 per chunk; state carried between the calls). The first call in a fresh environment compiles the kernel
@@ -162,14 +169,17 @@ def _round_clip(acc, sign, r128):
 @njit(nogil=True)
 def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_post_ev, s0, t0,
                    xt, yt, third, full, sign, rc, dep, mant, rs, ls, cnt, xm, ym, ylist, yflag, xlist, cx,
-                   kx, ky, ka):
+                   kx, ky, ka, ylist1, accs):
     """One projection's learning epoch on its weights ``w`` (transposed, flat ``[n_pre * n_post]``), after
     its traces were updated, when a pre or post neuron spiked. ``pre_ev``/``post_ev``: the spiking
     neurons (kernel indices: minus ``s0``/``t0``); ``dep``, ``mant``, ``rs``, ``ls``, ``cnt``: its terms;
     ``full``: visit every synapse (its first epoch with work); the rest is scratch space.
 
-    ``xm[j, k]`` = term ``k``'s pre-side factors times its mantissa at column ``j``, ``ym[i, k]`` its
-    post-side factors at row ``i``: a term's product is ``xm * ym`` where its dependency spiked."""
+    ``xm[j, k]`` = term ``k``'s pre-side factors times its mantissa at column ``j``, ``ym[k, i]`` its
+    post-side factors at row ``i``: a term's product is ``xm * ym`` where its dependency spiked. They
+    are computed only where they are read: an ``x0`` term's post side in every row (to find the rows
+    it can change) and its pre side in the spiking columns (``cx``, per column), a ``y0`` term's pre
+    side in every column (when a post neuron spiked) and its post side in the spiking rows."""
     K = dep.shape[0]
     r128 = np.int64(np.floor(rc * 128.0))
     if full:
@@ -179,7 +189,7 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
         for i in range(n_post):
             yv = yt[i]
             for k in range(K):
-                ym[i, k] = _post_side(k, post[i], 0 if third else yv, yv if third else 0, cnt)
+                ym[k, i] = _post_side(k, post[i], 0 if third else yv, yv if third else 0, cnt)
         for j in range(n_pre):
             pj = pre[j]
             rb = j * n_post
@@ -188,7 +198,7 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 for k in range(K):
                     prod = np.int64(0)
                     if (pj if dep[k] == 0 else post[i]) != 0:
-                        prod = xm[j, k] * ym[i, k]
+                        prod = xm[j, k] * ym[k, i]
                     acc = _add_term(acc, prod, rs[k], ls[k])
                 w[rb + i] = _round_clip(acc, sign, r128)
         return
@@ -208,19 +218,35 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 nky += 1
     do_x0 = nkx > 0 and n_pre_ev > 0
     do_y0 = nky > 0 and n_post_ev > 0
-    n_y = 0
-    if do_x0:      # rows where some x0 term's post side is non-zero
+    n_y = n_y1 = 0
+    if do_x0:      # rows where some x0 term's post side is non-zero: silent ones in ylist, spiking in ylist1
         for i in range(n_post):
-            yv = yt[i]
-            hit = 0
-            for c in range(nkx):
-                k = kx[c]
-                f = _post_side(k, post[i], 0 if third else yv, yv if third else 0, cnt)
-                ym[i, k] = f
-                hit |= f != 0
-            yflag[i] = hit
-            ylist[n_y] = i
-            n_y += hit
+            yflag[i] = 0
+        for c in range(nkx):
+            k = kx[c]
+            yk = ym[k]
+            c0, c1, c2 = cnt[k, 2], cnt[k, 3], cnt[k, 4]
+            if c0 <= 1 and c1 <= 1 and c2 <= 1:     # each factor at most once: branch-free, vectorised
+                for i in range(n_post):
+                    yv = yt[i]
+                    f = ((post[i] if c0 else np.int64(1)) * ((0 if third else yv) if c1 else np.int64(1))
+                         * ((yv if third else 0) if c2 else np.int64(1)))
+                    yk[i] = f
+                    yflag[i] |= f != 0
+            else:
+                for i in range(n_post):
+                    yv = yt[i]
+                    f = _post_side(k, post[i], 0 if third else yv, yv if third else 0, cnt)
+                    yk[i] = f
+                    yflag[i] |= f != 0
+        for i in range(n_post):
+            if yflag[i] != 0:
+                if post[i] != 0:
+                    ylist1[n_y1] = i
+                    n_y1 += 1
+                else:
+                    ylist[n_y] = i
+                    n_y += 1
     else:
         for e in range(n_post_ev):
             yflag[post_ev[e] - t0] = 0
@@ -240,8 +266,9 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
             yv = yt[i]
             for c in range(nky):
                 k = ky[c]
-                ym[i, k] = _post_side(k, 1, 0 if third else yv, yv if third else 0, cnt)
-    if do_x0:      # columns whose pre neuron spiked x those rows: x0 terms, and y0 terms where post spiked
+                ym[k, i] = _post_side(k, 1, 0 if third else yv, yv if third else 0, cnt)
+    if do_x0:      # columns whose pre neuron spiked x those rows
+        dense = n_y == n_post
         for e in range(n_pre_ev):
             j = pre_ev[e] - s0
             for c in range(nkx):
@@ -251,19 +278,36 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 for c in range(nky):
                     k = ky[c]
                     cx[k] = xm[j, k]
-            rb = j * n_post
-            for c in range(n_y):
-                i = ylist[c]
-                acc = w[rb + i] << ACC_SHIFT
-                if post[i] != 0:
-                    for d in range(nka):
-                        k = ka[d]
-                        acc = _add_term(acc, cx[k] * ym[i, k], rs[k], ls[k])
-                else:
-                    for d in range(nkx):
-                        k = kx[d]
-                        acc = _add_term(acc, cx[k] * ym[i, k], rs[k], ls[k])
-                w[rb + i] = _round_clip(acc, sign, r128)
+            wc = w[j * n_post:(j + 1) * n_post]
+            # rows whose post neuron is silent: only the x0 terms, one term at a time over the rows
+            if dense:
+                for i in range(n_post):
+                    accs[i] = wc[i] << ACC_SHIFT
+                for d in range(nkx):
+                    k = kx[d]
+                    ck, rk, lk, yk = cx[k], rs[k], ls[k], ym[k]
+                    for i in range(n_post):
+                        accs[i] = _add_term(accs[i], ck * yk[i], rk, lk)
+                for i in range(n_post):
+                    wc[i] = _round_clip(accs[i], sign, r128)
+            else:
+                for c in range(n_y):
+                    accs[c] = wc[ylist[c]] << ACC_SHIFT
+                for d in range(nkx):
+                    k = kx[d]
+                    ck, rk, lk, yk = cx[k], rs[k], ls[k], ym[k]
+                    for c in range(n_y):
+                        accs[c] = _add_term(accs[c], ck * yk[ylist[c]], rk, lk)
+                for c in range(n_y):
+                    wc[ylist[c]] = _round_clip(accs[c], sign, r128)
+            # rows whose post neuron spiked too: every term, in the rule's order
+            for c in range(n_y1):
+                i = ylist1[c]
+                acc = wc[i] << ACC_SHIFT
+                for d in range(nka):
+                    k = ka[d]
+                    acc = _add_term(acc, cx[k] * ym[k, i], rs[k], ls[k])
+                wc[i] = _round_clip(acc, sign, r128)
     if do_y0:      # rows whose post neuron spiked x those columns, but the synapses visited above: y0 terms
         # (where the pre neuron spiked too but the row was not visited, every x0 term's product is 0)
         for e in range(n_post_ev):
@@ -276,7 +320,7 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 acc = w[j * n_post + i] << ACC_SHIFT
                 for d in range(nky):
                     k = ky[d]
-                    acc = _add_term(acc, xm[j, k] * ym[i, k], rs[k], ls[k])
+                    acc = _add_term(acc, xm[j, k] * ym[k, i], rs[k], ls[k])
                 w[j * n_post + i] = _round_clip(acc, sign, r128)
 
 
@@ -336,11 +380,8 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
                    per population when ``peaks``
 
     The loops over neurons are split so that LLVM vectorises them (a branch or a data-dependent store
-    in a neuron loop stops it). The per-term factor products ``xp`` (pre side, per column) and ``yp``
-    (post side, per row) are computed only where a visited synapse reads them: a dependency-``x0``
-    term's at the columns whose pre neuron spiked (its ``yp`` in every row, to find the rows it can
-    change), a dependency-``y0`` term's at the rows whose post neuron spiked (its ``xp`` in every
-    column) — ``_epoch`` reads a term's products only where its dependency spiked.
+    in a neuron loop stops it); the LIF and the learning epoch are their own compiled functions
+    (:func:`_lif`, :func:`_plastic_epoch`) for the same reason.
     """
     n_steps = in_ptr.shape[0] - 1
     n_nodes = node_off.shape[0]
@@ -361,7 +402,9 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
     a_next = np.zeros(n_spk, np.int32)
     dot = np.zeros(max_n, np.int64)
     xm = np.zeros((max_n, max_k), np.int64)
-    ym = np.zeros((max_n, max_k), np.int64)
+    ym = np.zeros((max_k, max_n), np.int64)
+    ylist1 = np.zeros(max_n, np.int64)
+    accs = np.zeros(max_n, np.int64)
     cx = np.zeros(max_k, np.int64)
     kx = np.zeros(max_k, np.int64)
     ky = np.zeros(max_k, np.int64)
@@ -444,27 +487,32 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
             post = spk[t0:t0 + n_post]
             xt = x1[pl_xoff[q]:pl_xoff[q] + n_pre]
             yt = ytr[pl_yoff[q]:pl_yoff[q] + n_post]
-            # traces (a zero trace decays to zero: floor(0) + (r < 0))
+            # traces (a zero trace decays to zero, floor(0) + (r < 0): only non-zero ones are decayed)
             if pl_xtau0[q] != 0:
                 xt[:] = 0
             else:
                 dx = pl_dx[q]
                 for j in range(n_pre):
-                    xt[j] = _trace_decay(xt[j], dx, False, rx)
+                    if xt[j] != 0:
+                        xt[j] = _trace_decay(xt[j], dx, False, rx)
             ximp = pl_ximp[q]
             for j in range(n_pre):
                 xt[j] = min(xt[j] + ximp, TRACE_MAX) if pre[j] != 0 else xt[j]
             if third:
                 tv = teach[t, pl_tcol[q]:pl_tcol[q] + n_post]
                 for i in range(n_post):
-                    yt[i] = min(max(_trace_decay(tv[i], d_teacher, False, ry), 0), TRACE_MAX)
+                    val = tv[i]
+                    if val != 0:
+                        val = _trace_decay(val, d_teacher, False, ry)
+                    yt[i] = min(max(val, 0), TRACE_MAX)
             else:
                 if pl_ytau0[q] != 0:
                     yt[:] = 0
                 else:
                     dy = pl_dy[q]
                     for i in range(n_post):
-                        yt[i] = _trace_decay(yt[i], dy, False, ry)
+                        if yt[i] != 0:
+                            yt[i] = _trace_decay(yt[i], dy, False, ry)
                 yimp = pl_yimp[q]
                 for i in range(n_post):
                     yt[i] = min(yt[i] + yimp, TRACE_MAX) if post[i] != 0 else yt[i]
@@ -477,7 +525,7 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
             _plastic_epoch(weights[woff:woff + n_pre * n_post], n_pre, n_post, pre, post, ev[s0:s0 + n_pre_ev],
                            n_pre_ev, ev[t0:t0 + n_post_ev], n_post_ev, s0, t0, xt, yt, third, full, pl_sign[q],
                            rc, tm_dep[ts:te], tm_mant[ts:te], tm_rs[ts:te], tm_ls[ts:te], tm_cnt[ts:te], xm, ym,
-                           ylist, yflag, xlist, cx, kx, ky, ka)
+                           ylist, yflag, xlist, cx, kx, ky, ka, ylist1, accs)
 
 
 # ---------------------------------------------------------------------------------- the driver
