@@ -7,9 +7,10 @@ against the numpy stepper it must equal bit for bit (``engine="numpy"``: ``fixed
   and inhibitory plastic weights (some initial ones outside their 8-bit range), supervised
   third-factor rules fed a teacher, lateral inhibition, self-excitation, bias-driven tonic neurons,
   extreme decays and thresholds, weight exponents of both signs (up to int32-wrapping ones), every
-  sign mode and width of the fixed projections — run by both engines on the same stream: every spike
-  of every population, every u/v value after every step, every learned weight, the learning-epoch
-  counts and the peaks must be identical. Counters over the examples prove that what the test is
+  sign mode and width of the fixed projections, learning on or off, the kernel called on chunks of
+  1 to 8192 steps — run by both engines on the same stream: every spike of every population, every
+  u/v value after every step, every learned weight, the learning-epoch counts and the peaks must be
+  identical. Counters over the examples prove that what the test is
   about really happened (weights learned by each kind of rule, the first epoch bringing
   out-of-range weights into range, spikes in every role).
 * **mutations**: the same property check run on a deliberately broken engine must fail — the weight
@@ -163,8 +164,8 @@ def assert_identical(jit, ref, net, label="jit vs numpy"):
     assert jit.peaks == ref.peaks, label
 
 
-def run_both(net, stream, teacher, schedule):
-    kw = dict(teacher=teacher, probe=True, probe_peaks=True, schedule=schedule)
+def run_both(net, stream, teacher, schedule, learn=True):
+    kw = dict(teacher=teacher, probe=True, probe_peaks=True, schedule=schedule, learn=learn)
     return run_stream(net, stream, engine="jit", **kw), run_stream(net, stream, engine="numpy", **kw)
 
 
@@ -194,12 +195,13 @@ def property_check(max_examples: int, seen: Counter, shrink: bool = True):
     phases = list(Phase) if shrink else [Phase.generate]
 
     @settings(max_examples=max_examples, phases=phases, **SETTINGS)
-    @given(case=cases(), chunk=st.sampled_from([stream_jit.CHUNK, 1, 7, 64]))
-    def check(case, chunk):
+    @given(case=cases(), chunk=st.sampled_from([stream_jit.CHUNK, 1, 7, 64]),
+           learn=st.sampled_from([True, True, True, False]))
+    def check(case, chunk, learn):
         net, stream, teacher, schedule = case
         saved, stream_jit.CHUNK = stream_jit.CHUNK, chunk    # state and draws carried across kernel calls
         try:
-            jit, ref = run_both(net, stream, teacher, schedule)
+            jit, ref = run_both(net, stream, teacher, schedule, learn)
         finally:
             stream_jit.CHUNK = saved
         assert_identical(jit, ref, net)
