@@ -53,7 +53,9 @@ class Result:
     * ``states[p]``: ``{"u": [samples, window, n], "v": ...}`` when probed (after each step's reset);
     * ``stream[p]``: stream schedule, recorded — the whole run's trains ``[steps, n]``;
     * ``weights[proj]``: final weight mantissas of projections that learned; ``learning_updates[proj]``:
-      learning epochs that did work; ``peaks[p]``: ``(max |u|, max |v|)`` integers when probed.
+      learning epochs that did work; ``peaks[p]``: ``(max |u|, max |v|)`` integers when probed;
+    * ``thresholds[p]``: stream runs, ATRLIF populations — each neuron's adaptive threshold at the end
+      (the learned state a learning run carries into evaluation besides its weights).
     """
 
     target: str
@@ -69,6 +71,7 @@ class Result:
     input_spikes: Optional[np.ndarray] = None
     seconds: float = 0.0
     details: dict = field(default_factory=dict)   # what the target did, JSON-able (e.g. how a reference fed its input)
+    thresholds: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def samples(self) -> int:

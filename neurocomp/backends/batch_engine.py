@@ -241,6 +241,9 @@ def simulate(net: Network, spikes_in: np.ndarray, record: bool = False, probe: b
     shapes = {net.input.name: net.input.shape, **{p.name: p.shape for p in net.populations}}
     for p in order:
         incoming = net.incoming(p.name)
+        if type(p.neuron).__name__ in ("ATRLIF", "LoihiATRLIF"):
+            raise NeurocompError(f"population {p.name!r}: ATRLIF runs on the stream schedule only (Lava has no "
+                                 "reset-interval ATRLIF to separate batched samples)")
         if isinstance(p.neuron, LoihiLIF) and any(getattr(pr.synapse, "num_message_bits", 0) for pr in incoming):
             models[p.name] = _GradedPopulation(p, incoming, shapes, engine)
         elif any(isinstance(pr.synapse, (Conv, LoihiConv)) for pr in incoming):

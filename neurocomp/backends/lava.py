@@ -28,6 +28,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from neurocomp.backends.atrlif import is_adaptive, lava_kwargs as atrlif_kwargs
 from neurocomp.backends.base import Backend, Capabilities, Progress, Result, teacher_values
 from neurocomp.backends.learning_engine import check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError, TargetError
@@ -65,13 +66,14 @@ def lava_modules() -> dict:
         from lava.proc.dense.process import Dense, LearningDense
         from lava.proc.io.sink import RingBuffer as Sink
         from lava.proc.io.source import RingBuffer as Source
+        from lava.proc.atrlif.process import ATRLIF
         from lava.proc.lif.process import LIF, LIFReset
         from lava.utils.weightutils import SignMode
     except ImportError as e:  # pragma: no cover - lava-nc is a hard dependency
         raise TargetError(f"target loihi-sim needs lava-nc 0.10 (pip install lava-nc==0.10.0): {e}") from None
     return dict(Loihi2FLearningRule=Loihi2FLearningRule, Loihi3FLearningRule=Loihi3FLearningRule,
                 RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Dense=Dense, LearningDense=LearningDense,
-                Sink=Sink, Source=Source, LIF=LIF, LIFReset=LIFReset, SignMode=SignMode)
+                Sink=Sink, Source=Source, LIF=LIF, LIFReset=LIFReset, SignMode=SignMode, ATRLIF=ATRLIF)
 
 
 def run_in_chunks(process, total_steps: int, run_cfg, chunk: int, progress: Progress = None) -> None:
@@ -119,6 +121,13 @@ class LavaProcesses:
         T = schedule.timesteps
         for pop in net.execution_order():
             n = pop.neuron
+            if is_adaptive(n):   # Lava's ATRLIF (fixed_pt: PyATRLIFModelFixed); it has no reset-interval twin
+                if schedule.is_batched:
+                    raise NeurocompError(f"population {pop.name!r}: ATRLIF has no reset-interval variant in Lava, "
+                                         "so samples cannot be separated by resets; ATRLIF networks run on the "
+                                         "stream schedule")
+                self.lifs[pop.name] = L["ATRLIF"](**atrlif_kwargs(n, pop.name))
+                continue
             kw = dict(shape=(pop.size,), du=n.du, dv=n.dv, vth=n.vth, bias_mant=n.bias_mant.astype(np.int32),
                       bias_exp=n.bias_exp, name=pop.name)
             if schedule.is_batched:
@@ -214,18 +223,31 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = No
     if probe:  # Lava Monitors read the u/v Vars after every step (slow: tests and verify only)
         from lava.proc.monitor.process import Monitor
         for name, lif in procs.lifs.items():
-            for var in ("u", "v"):
+            for var in ("u", "v"):   # an ATRLIF's current is its "i"
                 mon = Monitor()
-                mon.probe(getattr(lif, var), steps)
+                mon.probe(getattr(lif, "i" if var == "u" and is_adaptive(net.population(name).neuron) else var),
+                          steps)
                 monitors[(name, var)] = mon
     cfg = run_cfg or L["Loihi2SimCfg"](select_tag="fixed_pt")
     chunk = max(T * 10, 100) if schedule.is_batched else 2000
+    adaptive = [p.name for p in net.populations if is_adaptive(p.neuron)]
+    # Lava's ATRLIF starts every run at theta0 << 6: a learned threshold goes in after the first step
+    learned = {name: net.population(name).neuron.theta_init for name in adaptive
+               if net.population(name).neuron.theta_init is not None}
     try:
-        run_in_chunks(source, steps, cfg, chunk, progress)
+        if learned and steps > 1:
+            run_in_chunks(source, 1, cfg, 1)
+            for name, theta in learned.items():
+                procs.lifs[name].theta.set(theta.astype(np.int32))
+            run_in_chunks(source, steps - 1, cfg, chunk, progress and (lambda d, t: progress(d + 1, t + 1)))
+        else:
+            run_in_chunks(source, steps, cfg, chunk, progress)
         raw = {name: s.data.get().T.astype(bool) for name, s in sinks.items()}          # [steps, n]
+        thresholds = {name: np.rint(procs.lifs[name].theta.get()).astype(np.int64) for name in adaptive}
         probed = {}
         for (name, var), mon in monitors.items():
-            probed.setdefault(name, {})[var] = np.asarray(mon.get_data()[name][var]).astype(np.int64)
+            data = mon.get_data()[name]   # an ATRLIF's current was probed as its "i"
+            probed.setdefault(name, {})[var] = np.asarray(data[var] if var in data else data["i"]).astype(np.int64)
         weights = {name: np.rint(conn.weights.get()).astype(np.int64) for name, conn in procs.plastic.items()}
     finally:
         from neurocomp.process import stop_lava
@@ -245,7 +267,7 @@ def run_lava(net: Network, spikes: np.ndarray, schedule: Optional[Schedule] = No
         states={name: {var: windows(name, x) for var, x in d.items()} for name, d in probed.items()},
         stream={} if schedule.is_batched or not record else raw,
         weights=weights, input_spikes=spikes if schedule.is_batched else stream,
-        seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t0, thresholds=thresholds)
 
 
 def run_stream_lava(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.ndarray]] = None,

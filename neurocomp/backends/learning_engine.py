@@ -14,7 +14,7 @@ import numpy as np
 
 from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import NeurocompError
-from neurocomp.ir import LoihiDense, LoihiLearning, LoihiLIF, Network, Projection
+from neurocomp.ir import LoihiATRLIF, LoihiDense, LoihiLearning, LoihiLIF, Network, Projection
 
 # Lava 0.10, lava/magma/core/learning/constants.py
 W_TRACE = 7                      # traces are 7-bit unsigned
@@ -144,7 +144,7 @@ class LoihiLearningEngine:
 def check_stream_network(net: Network) -> None:
     """Refuse what neither this simulator nor the Lava learning backend can run, naming the part."""
     for pop in net.populations:
-        if not isinstance(pop.neuron, LoihiLIF):
+        if not isinstance(pop.neuron, (LoihiLIF, LoihiATRLIF)):
             raise NeurocompError(f"population {pop.name!r}: {type(pop.neuron).__name__} is not fixed point; "
                                  "quantise the network first")
     from neurocomp.ir.synapses import LoihiConv

@@ -10,7 +10,7 @@ Per step ``t`` (1-based, Lava's ``time_step``), exactly as Lava's runtime orders
 
 1. every population takes the activation its incoming synapses buffered at ``t-1`` and makes one
    LIF step (fixed point: :func:`neurocomp.backends.fixed_point.lif_step`, the single home of that
-   arithmetic; float: Lava's float LIF);
+   arithmetic; float: Lava's float LIF) — or one ATRLIF step (:mod:`neurocomp.backends.atrlif`);
 2. every projection buffers ``W @ s_source(t)`` (fixed point: shifted by ``weight_exp``) for step
    ``t+1``, with the weights as they are *before* this step's learning;
 3. every plastic projection that learns runs one learning epoch (``t_epoch = 1``) on the pre spikes
@@ -32,6 +32,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from neurocomp.backends import fixed_point as fxp
+from neurocomp.backends.atrlif import stream_states
 from neurocomp.backends.base import Progress, Result
 from neurocomp.backends.learning_engine import LoihiLearningEngine, check_stream_network, initial_weights
 from neurocomp.errors import NeurocompError
@@ -115,10 +116,13 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
     plastic = {p.name: p for p in net.projections if p.name in engines}
     emitted = {net.input.name: np.zeros(n_in, dtype=bool)}
     peaks = {p.name: [0, 0] for p in pops}
+    adaptive = stream_states(pops)   # ATRLIF populations (neurocomp.backends.atrlif): i in u's place
     for t in range(1, steps + 1):
         emitted[net.input.name] = stream[t - 1]
         for p in pops:
-            if fixed:
+            if p.name in adaptive:
+                u[p.name], v[p.name], s = adaptive[p.name].step(buffered[p.name])
+            elif fixed:
                 u[p.name], v[p.name], s = fxp.lif_step(u[p.name], v[p.name], buffered[p.name], p.neuron)
             else:
                 u[p.name], v[p.name], s = _float_step(u[p.name], v[p.name], buffered[p.name], p.neuron)
@@ -127,7 +131,8 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
                 pk = peaks[p.name]
                 pk[0] = max(pk[0], int(np.abs(u[p.name]).max()))
                 # v is read before the reset clears it: the largest value it held this step
-                pk[1] = max(pk[1], int(np.abs(v[p.name]).max()), int(p.neuron.vth << fxp.VTH_SHIFT) if s.any() else 0)
+                pk[1] = max(pk[1], int(np.abs(v[p.name]).max()),
+                            int(p.neuron.vth << fxp.VTH_SHIFT) if s.any() and p.name not in adaptive else 0)
             if probe:
                 uv[p.name][0][t - 1] = u[p.name]
                 uv[p.name][1][t - 1] = v[p.name]
@@ -151,11 +156,11 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
             progress(t, steps)
     return _result(net, schedule, stream, trains, uv, {n: weights[n] for n in engines},
                    {n: e.updates for n, e in engines.items()}, {n: tuple(pk) for n, pk in peaks.items()},
-                   record, learn, target, t0, probe_peaks)
+                   record, learn, target, t0, probe_peaks, {n: a.theta.copy() for n, a in adaptive.items()})
 
 
 def _result(net, schedule, stream, trains, uv, weights, updates, peaks, record, learn, target, t0,
-            probe_peaks=True) -> Result:
+            probe_peaks=True, thresholds=None) -> Result:
     """The run's :class:`Result`: every train cut into the schedule's windows (counts of all, spikes of
     the recorded populations), u/v windows when probed."""
     steps = len(stream)
@@ -176,4 +181,4 @@ def _result(net, schedule, stream, trains, uv, weights, updates, peaks, record, 
         weights=weights if learn else {},
         learning_updates=updates,
         peaks=peaks if probe_peaks else {},
-        input_spikes=stream, seconds=time.perf_counter() - t0)
+        input_spikes=stream, seconds=time.perf_counter() - t0, thresholds=thresholds or {})

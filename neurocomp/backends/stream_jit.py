@@ -531,7 +531,10 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
 # ---------------------------------------------------------------------------------- the driver
 def jit_problem(net) -> Optional[str]:
     """Why the compiled engine cannot run ``net`` exactly as the stepper does (None when it can)."""
+    from neurocomp.ir import LoihiLIF
     for pop in net.populations:
+        if not isinstance(pop.neuron, LoihiLIF):
+            return f"population {pop.name!r}: {type(pop.neuron).__name__} runs on the stepper"
         for name in ("du", "dv"):
             if not 0 <= getattr(pop.neuron, name) < 4096:
                 return f"population {pop.name!r}: {name}={getattr(pop.neuron, name)} is not a 12-bit decay"

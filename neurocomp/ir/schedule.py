@@ -62,6 +62,11 @@ def schedule_problem(net, kind: str):
     if kind == BATCHED:
         if net.is_plastic:
             return "it learns (plastic projections carry state from sample to sample)"
+        from neurocomp.ir.neurons import ATRLIF, LoihiATRLIF
+        adaptive = [p.name for p in net.populations if isinstance(p.neuron, (ATRLIF, LoihiATRLIF))]
+        if adaptive:
+            return (f"populations {', '.join(adaptive)} are ATRLIF (Lava has no reset-interval ATRLIF: "
+                    "samples are separated by rest steps, not resets)")
         return net.layering_problem()
     return None
 
