@@ -32,6 +32,7 @@ from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import QuantizationError
 from neurocomp.backends.conv import conv_float_equivalent, max_conv_scale, quantize_conv
 from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network, Population, Projection
+from neurocomp.ir import ATRLIF, LoihiATRLIF
 from neurocomp.ir.synapses import Conv
 from neurocomp.targets import FixedPointFormat
 
@@ -62,6 +63,7 @@ class LayerQuantization:
     peak_v: float
     uv_headroom_bits: float
     silent_weights: bool = False    # every incoming weight rounded to 0: the layer cannot be driven
+    adaptive: Optional[dict] = None  # ATRLIF: threshold increment, threshold and refractory decays
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -199,7 +201,11 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
     pops, projs, rows, scales = [], [], [], {}
     order = {p.name: i for i, p in enumerate(net.projections)}
     for pop in net.populations:
-        neuron = pop.neuron
+        neuron = adaptive = pop.neuron
+        if isinstance(adaptive, ATRLIF):
+            neuron = atrlif_as_lif(adaptive)   # its threshold, current, voltage and bias as a LIF's
+        else:
+            adaptive = None
         if not isinstance(neuron, LIF):
             raise QuantizationError(f"population {pop.name!r}: cannot quantise {type(neuron).__name__}")
         if not neuron.vth > 0:
@@ -218,6 +224,7 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
                   for p in incoming if not isinstance(p.synapse, Conv)]
         peak_u, peak_v = peaks.get(pop.name, (0.0, 0.0))
         scale = _max_scale(neuron, ranges, peak_u, peak_v, headroom, fmt, bits)
+        scale = min(scale, atrlif_max_scale(adaptive))
         # Lava's Conv ignores weight_exp (lava issue 803): its integers must hold the whole scale
         scale = min([scale] + [max_conv_scale(p.synapse.weight, bits) for p in convs])
         if plastic:
@@ -235,7 +242,9 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
         du = _decay_to_int(neuron.du, fxp.DS_OFFSET, fmt, "du", pop.name)
         dv = _decay_to_int(neuron.dv, fxp.DM_OFFSET, fmt, "dv", pop.name)
         bias_mant, bias_exp = _bias(neuron, scale, fmt, pop.name)
-        pops.append(Population(pop.name, LoihiLIF(pop.size, du, dv, vth, bias_mant, bias_exp), shape=pop.shape))
+        pops.append(Population(pop.name, LoihiLIF(pop.size, du, dv, vth, bias_mant, bias_exp) if adaptive is None
+                               else quantize_atrlif(adaptive, scale, du, dv, vth, bias_mant, bias_exp, fmt, pop.name),
+                               shape=pop.shape))
         errs, first, silent = [], None, bool(incoming)
         for proj in incoming:
             if isinstance(proj.synapse, Conv):
@@ -261,10 +270,55 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
             vth_rel_error=abs(vth / scale - neuron.vth) / neuron.vth, peak_u=peak_u, peak_v=peak_v,
             uv_headroom_bits=float((fmt.uv_bits - 1) - math.log2(max(uv_peak_int, 1.0))),
             silent_weights=silent and bool(np.any([np.any(p.synapse.weight) for p in incoming]))))
+        if adaptive is not None:
+            rows[-1] = atrlif_row(rows[-1], adaptive, pops[-1].neuron, scale)
     projs.sort(key=lambda p: order[p.name])
     rules = {p.name: p.plasticity for p in projs if p.plasticity is not None}
     bare = [Projection(p.name, p.source, p.target, p.synapse) for p in projs]
     return Quantized(net.replace(populations=pops, projections=bare), rows, scales, rules)
+
+
+# -------------------------------------------------------------------------------------- ATRLIF
+ATRLIF_THETA_BITS = 12   # lava/proc/atrlif/models.py: theta_0, theta_step LavaPyType(int, np.uint16, precision=12)
+
+
+def atrlif_as_lif(neuron: ATRLIF) -> LIF:
+    """An ATRLIF's current, voltage, base threshold and bias are quantised by the LIF's rules (the same
+    ``<< 6`` units: ``theta0 * S`` is compared as ``theta0 << 6`` against ``v - r``)."""
+    return LIF(neuron.size, du=neuron.di, dv=neuron.dv, vth=neuron.theta0, bias=neuron.bias)
+
+
+def atrlif_max_scale(neuron: Optional[ATRLIF]) -> float:
+    """The largest scale an ATRLIF's 12-bit ``theta0`` and ``theta_step`` allow (inf for a LIF)."""
+    if neuron is None:
+        return math.inf
+    top = 2 ** ATRLIF_THETA_BITS - 1
+    return min([top / neuron.theta0] + ([top / neuron.theta_step] if neuron.theta_step > 0 else []))
+
+
+def quantize_atrlif(neuron: ATRLIF, scale: float, di: int, dv: int, theta0: int, bias_mant, bias_exp: int,
+                    fmt: FixedPointFormat, name: str) -> LoihiATRLIF:
+    """An ATRLIF at scale ``S``: ``di``/``dv``/``theta0``/bias as its LIF twin got them, the threshold
+    increment ``theta_step * S`` (12 bits), the threshold and refractory decays to 12 bits (no offset),
+    a per-neuron ``theta_init`` to ``round(theta_init * S * 64)`` (the ``<< 6`` units of Lava's state)."""
+    step = int(round(neuron.theta_step * scale))
+    if not 0 <= step <= 2 ** ATRLIF_THETA_BITS - 1:
+        raise QuantizationError(f"layer {name!r}: theta_step {neuron.theta_step} -> {step} at scale {scale:.4g}, "
+                                f"outside Lava's 12 bits")
+    init = None if neuron.theta_init is None else np.rint(neuron.theta_init * scale * 2 ** fmt.act_shift)
+    return LoihiATRLIF(neuron.size, di, dv, _decay_to_int(neuron.dtheta, 0, fmt, "dtheta", name),
+                       _decay_to_int(neuron.dr, 0, fmt, "dr", name), theta0, step, bias_mant, bias_exp,
+                       theta_init=init)
+
+
+def atrlif_row(row: LayerQuantization, neuron: ATRLIF, fixed: LoihiATRLIF, scale: float) -> LayerQuantization:
+    """The compile report's row of an ATRLIF population: its adaptive part, float -> integer."""
+    from dataclasses import replace as _replace
+    step_err = abs(fixed.theta_step / scale - neuron.theta_step) / neuron.theta_step if neuron.theta_step else 0.0
+    return _replace(row, adaptive={
+        "neuron": "ATRLIF", "theta_step": fixed.theta_step, "float_theta_step": neuron.theta_step,
+        "theta_step_rel_error": step_err, "dtheta": fixed.dtheta, "float_dtheta": neuron.dtheta,
+        "dr": fixed.dr, "float_dr": neuron.dr, "learned_thresholds": neuron.theta_init is not None})
 
 
 def silent_layers(rows: List[LayerQuantization]) -> List[str]:
