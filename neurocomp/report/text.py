@@ -75,6 +75,7 @@ def _format_batched_compile(report: dict) -> str:
     ]
     return "\n".join(lines)
 
+
 def _brian2_table(report: dict) -> list:
     """Lines of the Brian2 -> float -> integer table per population."""
     b2, lines = report["brian2"], []
@@ -142,6 +143,7 @@ def _format_stream_compile(report: dict) -> str:
     lines.append(f"time      {report['timing_s']['total']:.1f} s total: "
                  + ", ".join(f"{k} {v:.1f} s" for k, v in report["timing_s"].items() if k != "total"))
     return "\n".join(lines)
+
 
 def _divergence_cell(c: dict, samples: int) -> str:
     if c["identical"]:
@@ -211,30 +213,6 @@ def format_verify(report: dict) -> str:
         lines.append("cpu vs loihi-sim must be bit-identical: this is a bug in neurocomp's cpu target, please report it")
     return "\n".join(lines)
 
-def format_verify(report: dict) -> str:
-    """A readable side-by-side table of a :func:`spike_match_report` / :func:`verify_build` report."""
-    n = report["samples"]
-    lines = []
-    if "model" in report:
-        lines += [f"{report['model']}: {n} held-out samples x {report['timesteps']} steps", ""]
-    lines += _layer_table(report, "layer", lambda c: _divergence_cell(c, n))
-    if "accuracy" in report:
-        lines.append("accuracy  " + "  ".join(f"{t} {100 * a:.1f}%" for t, a in report["accuracy"].items())
-                     + f"   (these {n} samples)")
-    if "accuracy_held_out" in report:
-        h = report["accuracy_held_out"]
-        lines.append("          " + "  ".join(f"{t} {100 * h[t]:.1f}%" for t in ("float", "cpu") if t in h)
-                     + f"   (all {h['samples']} held-out samples)")
-    for k, p in report["pairs"].items():
-        if p["identical"]:
-            lines.append(f"{k}: identical in every layer; predictions agree {100 * p['predictions_agree']:.0f}%")
-        else:
-            f = p["first_layer"]
-            lines.append(f"{k}: first differ in layer {f['layer']!r} at step {f['step']}, neuron {f['neuron']} "
-                         f"(sample {f['sample']}); predictions agree {100 * p['predictions_agree']:.0f}%")
-    if report.get("cpu_matches_loihi_sim") is False:
-        lines.append("cpu vs loihi-sim must be bit-identical: this is a bug in neurocomp's cpu target, please report it")
-    return "\n".join(lines)
 
 def _stream_divergence_cell(c: dict) -> str:
     corr = "" if c["count_correlation"] is None else f"; count r {c['count_correlation']:.3f}"
@@ -272,6 +250,7 @@ def format_stream_verify(report: dict) -> str:
         lines.append("cpu vs loihi-sim must be bit-identical: this is a bug in neurocomp's cpu target, please report it")
     return "\n".join(lines)
 
+
 def _stream_run_headline(summary: dict) -> str:
     """The first lines of ``neurocomp run`` on a stream build."""
     acc = summary["accuracy"]
@@ -285,6 +264,7 @@ def _stream_run_headline(summary: dict) -> str:
         lines.append(f"  compile reported {100 * summary['compile_accuracy']:.2f}% on its "
                      f"{summary['compile_test_samples']} held-out samples; readout: {summary['readout']}")
     return "\n".join(lines)
+
 
 def format_energy(data: dict) -> str:
     """The short human summary: each device's J/inference, J/spike, what dominates, and the ratios."""
@@ -327,6 +307,7 @@ def format_energy(data: dict) -> str:
     elif learn:
         lines += learn["notes"]
     return "\n".join(lines)
+
 
 def format_hil(r: dict, out_file) -> str:
     lat = r["latency_ms"]
