@@ -170,24 +170,6 @@ def _layer_table(report: dict, first_column: str, divergence_cell) -> list:
 
     return [fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows] + [""]
 
-def _layer_table(report: dict, first_column: str, divergence_cell) -> list:
-    """Lines of the per-layer table both verify reports print: spikes per sample on each target, then
-    each pair's first divergence (``divergence_cell(compare_entry) -> str``)."""
-    targets, pair_keys = report["targets"], list(report["pairs"])
-    header = [first_column, "neurons"] + [f"{t} spikes/sample" for t in targets] + \
-             [f"{k}: first divergence" for k in pair_keys]
-    rows = [[row["name"], str(row["neurons"])] + [f"{row['spikes_per_sample'][t]:.1f}" for t in targets] +
-            [divergence_cell(row["compare"][k]) for k in pair_keys] for row in report["layers"]]
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    numeric = 2 + len(targets)
-
-    def fmt(cells):
-        return "  ".join(c.rjust(w) if 0 < i < numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return [fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows] + [""]
-
-
 def format_verify(report: dict) -> str:
     """A readable side-by-side table of a :func:`spike_match_report` / :func:`verify_build` report."""
     n = report["samples"]
