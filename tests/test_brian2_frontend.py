@@ -160,21 +160,29 @@ REFUSALS = {
     s.connect()
     return [inp, g, s]
     """, ["NeuronGroup 'cond'", "dv/dt", "nonlinear"]),
-    "adaptive_threshold": ("""
+    "adaptive_threshold_scaled": ("""
     g = NeuronGroup(2, '''dv/dt = -v/(10*ms) : volt
-                          dtheta/dt = -theta/(100*ms) : volt''', threshold="v > 10*mV + theta",
+                          dtheta/dt = -theta/(100*ms) : volt''', threshold="v > 10*mV + 2*theta",
                     reset="v = 0*mV; theta += 1*mV", name="adapt")
     s = Synapses(inp, g, on_pre="v_post += 1*mV")
     s.connect()
     return [inp, g, s]
-    """, ["NeuronGroup 'adapt'", "adaptive threshold", "theta"]),
-    "refractory": ("""
-    g = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt (unless refractory)", threshold="v > 10*mV",
-                    reset="v = 0*mV", refractory=5*ms, name="refr")
+    """, ["NeuronGroup 'adapt'", "adaptive threshold", "v_th + theta"]),
+    "adaptive_threshold_not_reset": ("""
+    g = NeuronGroup(2, '''dv/dt = -v/(10*ms) : volt
+                          dtheta/dt = -theta/(100*ms) : volt''', threshold="v > 10*mV + theta",
+                    reset="v = 0*mV", name="adapt")
     s = Synapses(inp, g, on_pre="v_post += 1*mV")
     s.connect()
     return [inp, g, s]
-    """, ["NeuronGroup 'refr'", "refractory=5 ms"]),
+    """, ["NeuronGroup 'adapt'", "adaptive threshold", "does not increment"]),
+    "refractory_condition": ("""
+    g = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt (unless refractory)", threshold="v > 10*mV",
+                    reset="v = 0*mV", refractory="v > 5*mV", name="refr")
+    s = Synapses(inp, g, on_pre="v_post += 1*mV")
+    s.connect()
+    return [inp, g, s]
+    """, ["NeuronGroup 'refr'", "a condition"]),
     "delay": ("""
     g = NeuronGroup(2, "dv/dt = -v/(10*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV", name="g")
     s = Synapses(inp, g, on_pre="v_post += 1*mV", delay=3*ms, name="late")

@@ -164,3 +164,24 @@ def run_population(neuron, a_in: np.ndarray) -> Dict[str, np.ndarray]:
         for k, x in (("i", state.i), ("v", state.v), ("theta", state.theta), ("r", state.r), ("s", s)):
             out[k].append(np.array(x))
     return {k: np.array(x) for k, x in out.items()}
+
+
+def with_thresholds(net, thresholds: Optional[Dict[str, np.ndarray]] = None, freeze: bool = False):
+    """``net`` with learned thresholds as its ATRLIF populations' ``theta_init`` (``thresholds[pop]``, in
+    the populations' own units: ints ``<< 6`` for :class:`LoihiATRLIF`, floats for :class:`ATRLIF`);
+    ``freeze``: every ATRLIF's adaptation off too (``theta_step = dtheta = 0``: the threshold stays where
+    learning left it, as Diehl & Cook test their network)."""
+    from dataclasses import replace
+
+    from neurocomp.ir import Population
+    thresholds = thresholds or {}
+    pops = []
+    for p in net.populations:
+        n = p.neuron
+        if is_adaptive(n) and (p.name in thresholds or freeze):
+            kw = {"theta_init": np.asarray(thresholds[p.name])} if p.name in thresholds else {}
+            if freeze:
+                kw.update(theta_step=0, dtheta=0)
+            p = Population(p.name, replace(n, **kw), shape=p.shape)
+        pops.append(p)
+    return net.replace(populations=pops)

@@ -106,6 +106,48 @@ class Brian2Session:
             out[name] = w
         return out
 
+    def _adaptive(self):
+        """``(group name, NeuronMap)`` of every NeuronGroup mapped to an ATRLIF with an adaptive threshold."""
+        return [(name, m) for name, m in self.model.neurons.items()
+                if m.adaptive and m.adaptive.get("variable")]
+
+    def thresholds(self) -> Dict[str, np.ndarray]:
+        """Each adaptive group's thresholds in float IR units (``theta0 + theta``, mV for voltages)."""
+        return {name: m.adaptive["theta0"] + np.asarray(getattr(self.model.groups[name], m.adaptive["variable"] + "_")[:],
+                                                        dtype=np.float64) * m.unit_scale
+                for name, m in self._adaptive()}
+
+    def set_thresholds(self, thresholds: Dict[str, np.ndarray]) -> None:
+        """Write float IR thresholds (learned ones) into the groups' adaptive threshold variables."""
+        for name, m in self._adaptive():
+            if name in thresholds:
+                setattr(self.model.groups[name], m.adaptive["variable"] + "_",
+                        (np.asarray(thresholds[name], dtype=np.float64) - m.adaptive["theta0"]) / m.unit_scale)
+
+    def _freeze_thresholds(self, names):
+        """Hold the adaptive thresholds of ``names`` where they are: the reset no longer raises them and,
+        where they decay, a NetworkOperation restores them after every state update (before the threshold).
+        Returns the undo."""
+        b2 = _b2()
+        undo, held = [], []
+        for name, m in self._adaptive():
+            if name not in names:
+                continue
+            group = self.model.groups[name]
+            code = group.event_codes["spike"]
+            group.event_codes["spike"] = f"{m.v} = {m.v_reset!r}*{'volt' if m.unit == 'mV' else '1'}"
+            undo.append(lambda g=group, c=code: g.event_codes.__setitem__("spike", c))
+            if m.adaptive.get("tau_theta") is not None:
+                held.append((group, m.adaptive["variable"], np.array(getattr(group, m.adaptive["variable"] + "_")[:])))
+        if held:
+            def hold(t):
+                for group, var, values in held:
+                    setattr(group, var + "_", values)
+            op = b2.NetworkOperation(hold, dt=self.model.dt * b2.second, when="before_thresholds")
+            self._network().add(op)
+            undo.append(lambda: self._network().remove(op))
+        return undo
+
     def teacher_flags(self) -> Dict[str, tuple]:
         """``{projection: (post NeuronGroup, flag variable)}`` of every supervised-depression projection."""
         return {name: (self.model.groups[m.target], m.rule_rows["teacher"]) for name, m in self.model.synapses.items()
@@ -182,7 +224,7 @@ class Brian2Session:
 
     def run_stream(self, spikes_in: np.ndarray, learn: bool = True,
                    teacher: Optional[Dict[str, np.ndarray]] = None,
-                   rates: Optional[SampleRates] = None) -> dict:
+                   rates: Optional[SampleRates] = None, frozen_thresholds=()) -> dict:
         """Run Brian2 itself on a stream ``[steps, n_in]`` (continuing from its current state).
 
         A SpikeGeneratorGroup input replays the exact spikes. A PoissonGroup input (constant rates)
@@ -192,7 +234,8 @@ class Brian2Session:
         plastic Synapses with only their propagation statements. ``teacher[projection]``: ``[steps,
         n_post]`` values of the post group's flag variable of a supervised-depression Synapses (the
         ``wrong`` of ``w - apre * wrong_post``), set at the start of every step; the flags the script
-        set are restored afterwards. Returns ``{group: [steps, n] bool}``.
+        set are restored afterwards. ``frozen_thresholds``: adaptive groups whose thresholds stay where they
+        are for this run (restored afterwards). Returns ``{group: [steps, n] bool}``.
         """
         b2 = _b2()
         inp = self.model.input_group
@@ -227,9 +270,12 @@ class Brian2Session:
             net.add(rate_op)
             if rates.seed is not None:
                 b2.seed(rates.seed)
+        undo = self._freeze_thresholds(set(frozen_thresholds))
         try:
             net.run(steps * self.model.dt * b2.second, namespace=self.model.run_ns)
         finally:
+            for u in undo:
+                u()
             if rate_op is not None:
                 net.remove(rate_op)
                 inp.rates_ = saved_rates
@@ -284,7 +330,14 @@ class Brian2Reference(Backend):
             rates = SampleRates(np.asarray(source.features), net.input.encoding, schedule.timesteps, schedule.rest,
                                 seed=source.seed)
         stream = to_stream(spikes, schedule.rest)
-        trains = session.run_stream(stream, learn=learn, teacher=teacher, rates=rates)
+        # ATRLIF: thresholds the network carries (learned ones) go in; a network whose adaptation is off
+        # (theta_step 0 where the script raises it) runs with them held
+        given = {p.name: p.neuron.theta_init for p in net.populations
+                 if getattr(p.neuron, "theta_init", None) is not None}
+        session.set_thresholds(given)
+        frozen = [name for name, m in session._adaptive()
+                  if net.population(name).neuron.theta_step == 0 and m.neuron.theta_step > 0]
+        trains = session.run_stream(stream, learn=learn, teacher=teacher, rates=rates, frozen_thresholds=frozen)
         depths = net.depths()
         n, W = len(spikes), schedule.window
         windows = {k: fold_stream(v, n, W, depths.get(k, 0)) for k, v in trains.items()}
@@ -292,4 +345,5 @@ class Brian2Reference(Backend):
                       counts={k: w.sum(axis=1).astype(np.int64) for k, w in windows.items()},
                       spikes=windows if record else {net.output: windows[net.output]},
                       stream=trains if record else {}, weights=session.weights() if learn else {},
-                      details={"reference_input": session.reference_input})
+                      details={"reference_input": session.reference_input},
+                      thresholds=session.thresholds() if learn else {})

@@ -175,9 +175,14 @@ def initial_weights(proj: Projection) -> np.ndarray:
     return fxp.effective_weights(syn)
 
 
-def with_weights(net: Network, weights: Dict[str, np.ndarray], keep_rules: bool = True) -> Network:
-    """``net`` with the given (learned) weight mantissas in its projections; ``keep_rules=False``
-    also switches learning off (fixed weights), for evaluation."""
+def with_weights(net: Network, weights: Dict[str, np.ndarray], keep_rules: bool = True,
+                 thresholds: Optional[Dict[str, np.ndarray]] = None) -> Network:
+    """``net`` with the given (learned) weight mantissas in its projections (and learned ATRLIF
+    ``thresholds``, :func:`neurocomp.backends.atrlif.with_thresholds`); ``keep_rules=False`` also switches
+    learning off (fixed weights; a plastic network's ATRLIF adaptation frozen), for evaluation."""
+    from neurocomp.backends.atrlif import with_thresholds
+    if thresholds or (not keep_rules and net.is_plastic):
+        net = with_thresholds(net, thresholds, freeze=not keep_rules and net.is_plastic)
     projs = []
     for proj in net.projections:
         if proj.name in weights:
@@ -189,6 +194,7 @@ def with_weights(net: Network, weights: Dict[str, np.ndarray], keep_rules: bool 
     return net.replace(projections=projs)
 
 
-def freeze(net: Network, weights: Dict[str, np.ndarray]) -> Network:
-    """``net`` with learned weights written into its plastic projections and learning switched off."""
-    return with_weights(net, weights, keep_rules=False)
+def freeze(net: Network, weights: Dict[str, np.ndarray], thresholds: Optional[Dict[str, np.ndarray]] = None) -> Network:
+    """``net`` with learned weights written into its plastic projections and learning switched off
+    (ATRLIF thresholds, learned ones if given, held fixed)."""
+    return with_weights(net, weights, keep_rules=False, thresholds=thresholds)

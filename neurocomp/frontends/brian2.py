@@ -58,7 +58,7 @@ import numpy as np
 
 from neurocomp.errors import FrontendError
 from neurocomp.frontends.user_code import call_user, import_user_file
-from neurocomp.ir import (LIF, STDP, Dense, Input, Network, Population, Projection,
+from neurocomp.ir import (ATRLIF, LIF, STDP, Dense, Input, Network, Population, Projection,
                           RateEncoding, SupervisedDepression)
 
 # ------------------------------------------------------------------------------------- loading
@@ -200,6 +200,7 @@ class NeuronMap:
     unit_scale: float      # SI -> IR units (1e3: volt -> mV)
     unit: str
     neuron: LIF = None
+    adaptive: Optional[dict] = None   # ATRLIF: threshold variable, theta0, origin, decays (see _atrlif)
 
     def report(self, dt: float) -> dict:
         return {"population": self.name, "neurons": self.size, "model": self.model, "method": self.method,
@@ -208,8 +209,10 @@ class NeuronMap:
                 f"v_th_{self.unit}": self.v_th * self.unit_scale,
                 f"v_reset_{self.unit}": self.v_reset * self.unit_scale,
                 f"v_rest_{self.unit}": float(np.mean(self.v_inf)) * self.unit_scale,
-                "float_dv": self.neuron.dv, "float_du": self.neuron.du, "float_vth": self.neuron.vth,
-                "float_bias_mean": float(np.mean(self.neuron.bias)), "unit": self.unit}
+                "float_dv": self.neuron.dv, "float_du": getattr(self.neuron, "du", getattr(self.neuron, "di", None)),
+                "float_vth": getattr(self.neuron, "vth", getattr(self.neuron, "theta0", None)),
+                "float_bias_mean": float(np.mean(self.neuron.bias)), "unit": self.unit,
+                **({"atrlif": self.adaptive} if self.adaptive else {})}
 
 
 def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
@@ -257,34 +260,53 @@ def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
     thr = _sym(thr_code, where_thr)
     if not isinstance(thr, (sympy.StrictGreaterThan, sympy.GreaterThan)) or not isinstance(thr.lhs, sympy.Symbol) \
             or str(thr.lhs) not in states:
-        raise FrontendError(f"{where_thr}: must be 'v > constant' on a state variable")
+        raise FrontendError(f"{where_thr}: must be 'v > constant' (or 'v > v_th + theta') on a state variable")
     v = str(thr.lhs)
-    v_th = _constants(thr.rhs, group, run_ns, set(states), where_thr)
-    moving = sorted(str(x) for x in v_th.free_symbols if str(x) in states)
-    if moving:
-        raise FrontendError(f"{where_thr}: adaptive threshold (depends on state variable {moving[0]!r}); Loihi's "
-                            "LIF threshold is a constant")
-    if not _is_number(v_th):
-        raise FrontendError(f"{where_thr}: threshold must be a constant (adaptive thresholds do not map)")
-    if len(states) > 2:
-        raise FrontendError(f"{g}: {len(states)} state equations ({', '.join(states)}); a LIF has v and at most "
-                            "one synaptic current (Hodgkin-Huxley, adaptation and the like do not map to Loihi)")
     reset_code = group.event_codes.get("spike", "") or ""
-    stmts = _split_statements(reset_code)
-    m = _STATEMENT.match(stmts[0]) if len(stmts) == 1 else None
-    if not m or m.group(1) != v or m.group(2) != "=":
-        raise FrontendError(f"{g}: reset {reset_code!r} must be exactly '{v} = v_reset' (Loihi resets only v, "
-                            "to a constant)")
-    v_reset = _constants(_sym(m.group(3), f"{g}: reset"), group, run_ns, set(), f"{g}: reset")
+    v_reset_code, theta, theta_plus_code = None, None, None
+    for stmt in _split_statements(reset_code):
+        m = _STATEMENT.match(stmt)
+        if m and m.group(1) == v and m.group(2) == "=" and v_reset_code is None:
+            v_reset_code = m.group(3)
+        elif m and m.group(1) != v and m.group(2) == "+=" and theta is None:
+            theta, theta_plus_code = m.group(1), m.group(3)
+        else:
+            v_reset_code = None
+            break
+    if v_reset_code is None:
+        raise FrontendError(f"{g}: reset {reset_code!r} must be '{v} = v_reset', optionally with one adaptive "
+                            "threshold increment 'theta += theta_plus' (Loihi's LIF resets only v, to a constant; "
+                            "its ATRLIF also raises its threshold)")
+    v_reset = _constants(_sym(v_reset_code, f"{g}: reset"), group, run_ns, set(), f"{g}: reset")
     if not _is_number(v_reset):
-        raise FrontendError(f"{g}: reset value {m.group(3)!r} must be a constant")
+        raise FrontendError(f"{g}: reset value {v_reset_code!r} must be a constant")
+    keep = set(states) | ({theta} if theta else set())
+    v_th = _constants(thr.rhs, group, run_ns, keep, where_thr)
+    moving = sorted(str(x) for x in v_th.free_symbols if str(x) in keep)
+    if moving and moving != [theta]:
+        raise FrontendError(f"{where_thr}: adaptive threshold (depends on {moving[0]!r}, which the reset does not "
+                            f"increment); Loihi's ATRLIF maps 'v > v_th + theta' with reset '{v} = v_reset; "
+                            "theta += theta_plus'")
+    adaptive = None
+    if theta is not None:
+        adaptive = _adaptive_threshold(group, g, where_thr, theta, theta_plus_code, v_th, states, run_ns, dt)
+        v_th = v_th - _S(theta)
+    if not _is_number(v_th):
+        raise FrontendError(f"{where_thr}: threshold must be a constant (or a constant plus one adaptive theta)")
+    lif_states = [x for x in states if x != theta]
+    if len(lif_states) > 2:
+        raise FrontendError(f"{g}: {len(lif_states)} state equations ({', '.join(lif_states)}); a LIF has v and at "
+                            "most one synaptic current, plus an adaptive threshold (Hodgkin-Huxley, adaptation "
+                            "currents and the like do not map to Loihi)")
+    for x in lif_states:
+        if theta in {str(y) for y in exprs[x].free_symbols}:
+            raise FrontendError(f"{g}: 'd{x}/dt' depends on the threshold variable {theta!r}; it may only "
+                                "enter the threshold")
     refr = group._refractory
     if isinstance(refr, str):
-        raise FrontendError(f"{g}: refractory={refr!r} (a condition) is not supported")
+        raise FrontendError(f"{g}: refractory={refr!r} (a condition) is not supported; give a duration")
     refr_s = float(refr) if refr not in (None, False) else 0.0
-    if refr_s > dt * (1 + 1e-9):
-        raise FrontendError(f"{g}: refractory={refr_s * 1e3:g} ms is longer than one step (dt={dt * 1e3:g} ms); "
-                            "Loihi's LIF has no refractory period: remove it or set it <= dt")
+    refractory_steps = int(round(refr_s / dt)) if refr_s > dt * (1 + 1e-9) else 0
     vs = _S(v)
     ev = exprs[v]
     a_vv = sympy.diff(ev, vs)
@@ -293,7 +315,7 @@ def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
                             f"d{v}/dt = -({v} - v_rest)/tau + ...")
     tau_m = -1.0 / float(a_vv)
     current, tau_s, k = None, None, 0.0
-    others = [s for s in states if s != v]
+    others = [s for s in lif_states if s != v]
     zero = {_S(s): 0 for s in states}
     if others:
         current = others[0]
@@ -339,11 +361,121 @@ def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
     if not vth > 0:
         raise FrontendError(f"{g}: threshold {float(v_th) * scale:g} must lie above the reset "
                             f"{float(v_reset) * scale:g} ({unit})")
-    bias = (1.0 - alpha_m) * (v_inf - float(v_reset)) * scale
-    neuron = LIF(len(group), du=(1.0 - alpha_s) if current else 1.0, dv=1.0 - alpha_m, vth=vth, bias=bias)
-    return NeuronMap(group.name, len(group), "current-based LIF" if current else "voltage-only LIF", method, v,
+    kind = "current-based LIF" if current else "voltage-only LIF"
+    du = (1.0 - alpha_s) if current else 1.0
+    if adaptive is None and not refractory_steps:
+        bias = (1.0 - alpha_m) * (v_inf - float(v_reset)) * scale
+        neuron = LIF(len(group), du=du, dv=1.0 - alpha_m, vth=vth, bias=bias)
+    else:
+        neuron, adaptive = _atrlif(group, adaptive, vth, float(v_reset) * scale, v_inf * scale, alpha_m, du,
+                                   refractory_steps, scale, method, dt)
+        kind = f"{kind} -> ATRLIF ({', '.join(adaptive['maps'])})"
+    return NeuronMap(group.name, len(group), kind, method, v,
                      current, tau_m, tau_s, k, float(v_th), float(v_reset), v_inf, alpha_m, alpha_s, gain,
-                     scale, unit, neuron)
+                     scale, unit, neuron, adaptive)
+
+
+def _adaptive_threshold(group, g: str, where_thr: str, theta: str, plus_code: str, rhs, states, run_ns,
+                        dt: float) -> dict:
+    """Diehl & Cook's adaptive threshold: ``v > v_th + theta``, ``theta += theta_plus`` at each spike,
+    ``theta`` a parameter (no decay) or ``dtheta/dt = -theta/tau_theta``, starting at 0."""
+    import sympy
+    from brian2.core.variables import ArrayVariable
+
+    ts = _S(theta)
+    if sympy.diff(rhs, ts) != 1 or ts in sympy.diff(rhs, ts).free_symbols:
+        raise FrontendError(f"{where_thr}: the adaptive threshold must enter as 'v > v_th + {theta}'")
+    var = group.variables.get(theta)
+    if not isinstance(var, ArrayVariable):
+        raise FrontendError(f"{g}: reset increments {theta!r}, which is not a variable of the group")
+    if np.any(np.asarray(var.get_value(), dtype=np.float64) != 0):
+        raise FrontendError(f"{g}: {theta!r} starts at {np.asarray(var.get_value()).ravel()[0]!r}, not 0; put "
+                            "a constant offset into the threshold ('v > v_th + theta' with theta from 0)")
+    where = f"{g}: reset statement '{theta} += {plus_code}'"
+    plus = _constants(_sym(plus_code, where), group, run_ns, set(), where)
+    if not _is_number(plus) or float(plus) < 0:
+        raise FrontendError(f"{where}: the increment must be a constant >= 0")
+    tau = None
+    if theta in states:
+        eq = group.user_equations[theta]
+        e = _constants(_sym(str(eq.expr), where_thr), group, run_ns, {theta}, f"{g}: 'd{theta}/dt'")
+        a = sympy.diff(e, ts)
+        if not _is_number(a) or float(a) >= 0 or sympy.expand(e - a * ts) != 0:
+            raise FrontendError(f"{g}: 'd{theta}/dt = {eq.expr}' must decay to 0, d{theta}/dt = -{theta}/tau_theta "
+                                "(or make it a parameter that only the reset changes)")
+        tau = -1.0 / float(a)
+    return {"variable": theta, "theta_plus": float(plus), "tau_theta": tau}
+
+
+def _refractory_decay(alpha_m: float, n_ref: int) -> tuple:
+    """The refractory state's decay that makes an ATRLIF fire like a LIF with a hard reset and an absolute
+    refractory period of ``n_ref`` steps: least squares on log firing rates over constant drives (rates
+    from 0.2 % to half the refractory ceiling), both simulated here in their discrete forms (threshold gap
+    1; the ATRLIF measured from the midpoint between reset and threshold). Returns ``(dr, rms log error)``."""
+    steps = 3000
+    binf = np.geomspace(1.01, 40.0, 32)
+    c = binf * (1 - alpha_m)
+    b, cnt, lif = np.zeros_like(c), np.zeros(len(c), dtype=np.int64), np.zeros_like(c)
+    for _ in range(steps):                      # Brian2: v held at the reset while refractory
+        ref = cnt > 0
+        b = np.where(ref, 0.0, alpha_m * b + c)
+        s = ~ref & (b > 1)
+        b = np.where(s, 0.0, b)
+        cnt = np.where(s, n_ref - 1, np.maximum(cnt - 1, 0))
+        lif += s
+    lif /= steps
+    f = np.geomspace(0.02, 1.0, 60)
+    dr = (1 - alpha_m) * f
+    v, r, atr = (np.zeros((len(f), len(c))) for _ in range(3))
+    for _ in range(steps):                      # ATRLIF: w = v - r, theta0 = 1/2, r += 2 theta0
+        v = alpha_m * v + c - (1 - alpha_m) * 0.5
+        r = (1 - dr)[:, None] * r
+        s = v - r >= 0.5
+        r = r + s
+        atr += s
+    atr /= steps
+    keep = (lif > 0.002) & (lif < 0.5 / max(n_ref, 1))
+    if not keep.any():
+        return float(1 - alpha_m), float("nan")
+    err = np.mean(np.log(np.maximum(atr[:, keep], 1e-4) / lif[keep]) ** 2, axis=1)
+    k = int(np.argmin(err))
+    return float(dr[k]), float(np.sqrt(err[k]))
+
+
+def _atrlif(group, adaptive: Optional[dict], gap: float, v_reset: float, v_inf: np.ndarray, alpha_m: float,
+            du: float, n_ref: int, scale: float, method: str, dt: float):
+    """A LIF with an adaptive threshold and/or a refractory period as Lava's ATRLIF (float IR units).
+
+    ATRLIF never resets ``v``: a spike adds twice the threshold to its refractory state ``r`` and it fires
+    on ``v - r >= theta``. With ``v`` measured from the midpoint between Brian2's reset and threshold
+    (``theta0`` = half the gap; the leak to rest becomes the bias) and ``r`` decaying as ``v`` does,
+    ``w = v - r`` is exactly a LIF whose spike takes ``w`` from the threshold down to the reset (by
+    subtraction: an overshoot carries over). Two approximations remain, both reported: an adapted
+    threshold ``theta0 + a`` also deepens that reset by ``a`` (Brian2 resets to ``v_reset`` whatever
+    ``theta``), and a refractory period longer than a step becomes a slower decay of ``r``
+    (:func:`_refractory_decay`, fitted on firing rates)."""
+    theta0 = gap / 2.0
+    origin = v_reset + theta0
+    bias = (1.0 - alpha_m) * (v_inf - origin)
+    dv = 1.0 - alpha_m
+    dr, rate_err = (_refractory_decay(alpha_m, n_ref) if n_ref else (dv, 0.0))
+    info = {"maps": [], "theta0": theta0, "origin": origin, "dr": dr, "refractory_steps": n_ref}
+    step, dtheta = 0.0, 0.0
+    if adaptive is not None:
+        info["maps"].append(f"adaptive threshold {adaptive['variable']!r}")
+        step = adaptive["theta_plus"] * scale
+        tau = adaptive["tau_theta"]
+        if tau is not None:
+            dtheta = dt / tau if method == "euler" else 1.0 - math.exp(-dt / tau)
+        info.update(adaptive, theta_step=step, dtheta=dtheta,
+                    note="an adapted threshold theta0 + a also resets v - r to a below the reset (Brian2: to "
+                         "the reset)")
+    if n_ref:
+        info["maps"].append(f"refractory {n_ref} steps -> refractory decay {dr:.4g} (firing rates within "
+                            f"{100 * (math.exp(rate_err) - 1):.0f} % rms)")
+        info["refractory_rate_rms_log_error"] = rate_err
+    neuron = ATRLIF(group.N, di=du, dv=dv, dtheta=dtheta, dr=dr, theta0=theta0, theta_step=step, bias=bias)
+    return neuron, info
 
 
 def _synaptic_gain(dt: float, tau_m: float, tau_s: float) -> float:

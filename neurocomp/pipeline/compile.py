@@ -1,7 +1,7 @@
 """The compile, one fixed sequence of passes for every network:
 
     import -> schedule -> samples -> calibrate -> quantize -> rules -> place -> (learn) -> evaluate
-           -> (energy) -> write
+           -> (conversion: accuracy vs timesteps, for a converted ANN) -> (energy) -> write
 
 ``compile_model("models/mnist_mlp/model.yaml", target="loihi-sim", out="build/mnist_mlp")``. The
 schedule comes from the network's properties (layered and not learning: batched; otherwise one
@@ -20,6 +20,7 @@ import numpy as np
 
 from neurocomp.backends import backends, get_backend, require_target
 from neurocomp.backends.base import Result, Source, concat_results
+from neurocomp.backends.atrlif import with_thresholds
 from neurocomp.backends.learning_engine import freeze, with_weights
 from neurocomp.data import check_labels, load_split, sample_shape
 from neurocomp.errors import NeurocompError
@@ -136,6 +137,9 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
                                      "plasticity — remove the learning: section")
             sizes = PlanSizes(test=len(split.x_test), calibration=spec.quantize.calibration_samples)
         else:
+            if spec.input.encoding == "current":
+                raise NeurocompError(f"{spec.path}: input.encoding: current (graded input) runs on the batched "
+                                     f"schedule only; {net.name!r} is recurrent or plastic (one stream)")
             sizes = stream_sizes(spec, net, split, test_override=samples if net.is_plastic else None)
         if net.input.size != split.x_train[0].size:
             raise NeurocompError(f"{spec.path}: input {net.input.name!r} has {net.input.size} channels, dataset "
@@ -181,8 +185,14 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     # -- learn, evaluate --------------------------------------------------------------------------
     if schedule.is_batched:
         evaluation = _evaluate_batched(spec, backend, cpu, net, fixed, plan, samples, bar, log, timing)
+        known = evaluation.pop("_results")
         report.update(evaluation)
         learned = None
+        if spec.convert is not None:   # a converted ANN: accuracy against latency, ANN / float / fixed per T
+            from neurocomp.pipeline.conversion import accuracy_latency
+            report["conversion"] = accuracy_latency(spec, net, fixed, plan.test.x, plan.test.y,
+                                                    sample_shape(spec.dataset.name, spec.base_dir),
+                                                    known={T: known}, log=log, timing=timing)
     elif replay:
         learned, extra = _replay(spec, backend, cpu, net, qn, plan, schedule, bar, log, timing)
         report.update(extra)
@@ -194,7 +204,8 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     if qn.rules:
         report["rules"] = qn.rules
     report["mapping"] = mapping
-    deployed = with_weights(fixed, learned) if learned else fixed
+    thresholds = report.pop("_thresholds", None)
+    deployed = with_weights(fixed, learned, thresholds=thresholds) if learned else fixed
     if energy:
         from neurocomp.pipeline.energy import energy_of_network
         log("estimating energy (activity counted on the cpu target over the scored samples)")
@@ -253,6 +264,7 @@ def _evaluate_batched(spec, backend, cpu, net, fixed, plan, samples, bar, log, t
                      "silent_samples": {"float": int(float_res.silent.sum()), "cpu": int(cpu_res.silent.sum())}},
         "agreement": {"target_vs_cpu": _agreement(target_res, cpu_res, n),
                       "float_vs_fixed_predictions": float(np.mean(float_res.predictions == cpu_res.predictions))},
+        "_results": (float_res, cpu_res),
     }
 
 
@@ -306,7 +318,7 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
         ln["supervised"] = {"projections": [p.name for p in supervised], "readout": "neuron j = class j",
                             "classes": spec.dataset.classes or list(range(plan.n_classes)),
                             "teacher_level": THIRD_FACTOR_LEVEL, "teacher_delay_steps": delay}
-    learned, cpu_learn, learn_res = {}, None, None
+    learned, cpu_learn, learn_res, thresholds = {}, None, None, {}
     if plastic:
         log(f"learning on {backend.name}: {n_train} samples, {n_train * window} steps")
         t0 = time.perf_counter()
@@ -314,6 +326,7 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
                                 progress=bar(f"learn ({backend.name})"))
         timing["target_learn"] = time.perf_counter() - t0
         learned = learn_res.weights
+        thresholds = learn_res.thresholds      # ATRLIF: learned thresholds, carried with the weights
         ln["learning_updates"] = learn_res.learning_updates or None
         if backend.name != cpu.name:
             log("learning on cpu too (agreement check)")
@@ -321,7 +334,7 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
             cpu_learn = cpu.run(fixed, plan.train.spikes, schedule, learn=True, teacher=teacher, record=True)
             timing["cpu_learn"] = time.perf_counter() - t0
             ln["learning_updates"] = cpu_learn.learning_updates
-    frozen = freeze(fixed, learned)
+    frozen = freeze(fixed, learned, thresholds)
     ev = plan.evaluation
     log(f"evaluating on {backend.name}: {n_label} labelling + {n_test} test samples, weights frozen")
     t0 = time.perf_counter()
@@ -347,6 +360,8 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
                                                  for k in learned]))
         if readout.assignments is not None:
             ln["neurons_per_class"] = readout.neurons_per_class()
+        if thresholds:   # ATRLIF: learned thresholds in float units
+            ln["thresholds_mean"] = {k: float(np.mean(v) / (qn.scales[k] * 64)) for k, v in thresholds.items()}
     # the reference: the source's own model (float) on the very same samples
     ref = reference_backend(Source(spec))
     try:
@@ -357,10 +372,15 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
             # a float reference that cannot learn runs the target's learned weights (float units)
             ref_net = net.with_weights({k: type(net.projection(k).synapse)(w)
                                         for k, w in _fixed_to_float(fixed, qn.scales, learned).items()})
+            ref_net = with_thresholds(ref_net, {k: th / (qn.scales[k] * 64) for k, th in thresholds.items()},
+                                      freeze=True)
         elif plastic:
             ref_learn = ref.run(net, plan.train.spikes, schedule, learn=True, teacher=teacher,
                                 source=Source(spec, plan.train.x, spec.input.seed))
             ref_net = net.with_weights({k: type(net.projection(k).synapse)(w) for k, w in ref_learn.weights.items()})
+            ref_net = with_thresholds(ref_net, ref_learn.thresholds, freeze=True)
+            if ref_learn.thresholds:
+                ln["reference_thresholds_mean"] = {k: float(np.mean(v)) for k, v in ref_learn.thresholds.items()}
             ln["reference_weight_change"] = float(np.mean([np.abs(w - net.projection(k).synapse.weight).mean()
                                                            for k, w in ref_learn.weights.items()]))
         ref_ev = ref.run(ref_net.without_plasticity(), ev.spikes, schedule,
@@ -381,9 +401,13 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
         if cpu_learn is not None:
             agree["weights_equal"] = bool(all(np.array_equal(cpu_learn.weights[k], learned[k]) for k in learned))
             agree["learn_identical_spike_trains"] = _same_trains(cpu_learn, learn_res, out_name)
+            if thresholds:
+                agree["thresholds_equal"] = bool(all(np.array_equal(cpu_learn.thresholds[k], thresholds[k])
+                                                     for k in thresholds))
         extra["agreement"] = {"target_vs_cpu": agree}
     else:
         extra["accuracy"]["cpu"] = acc
+    extra["_thresholds"] = thresholds
     return learned, extra
 
 
