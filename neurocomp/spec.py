@@ -55,6 +55,35 @@ class TorchSource(_Strict):
         return v
 
 
+class AnnSource(_Strict):
+    """A trained non-spiking ReLU network (``nn.Module`` from ``factory``, state_dict in ``weights``),
+    converted to integrate-and-fire populations (:mod:`neurocomp.frontends.ann`; ``convert:``)."""
+
+    kind: Literal["ann"]
+    factory: str
+    weights: Optional[str] = None
+    kwargs: Dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v: str) -> str:
+        return TorchSource._factory_form(v)
+
+
+class ConvertSpec(_Strict):
+    """ANN -> SNN conversion (source kind ``ann``): data-based normalisation of each layer's weights and
+    threshold by its activations on ``samples`` training samples — their maximum (Diehl et al. 2015) or a
+    ``percentile`` (Rueckauer et al. 2017) — times ``threshold_scale``; ``timesteps``: the steps per sample
+    the compile evaluates the converted network at (accuracy vs latency, besides ``input.timesteps``)."""
+
+    normalize: Literal["max", "percentile"] = "percentile"
+    percentile: float = Field(99.9, gt=0.0, le=100.0)
+    threshold_scale: float = Field(1.0, gt=0.0, le=100.0,
+                                   description="every layer's threshold x this (>1: fewer, more exact spikes)")
+    samples: int = Field(500, ge=1, le=100_000, description="training samples the activations are measured on")
+    timesteps: List[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=list, max_length=32)
+
+
 class Brian2Source(_Strict):
     """A Python file and a function in it returning Brian2 objects or a ``brian2.Network``."""
 
@@ -100,10 +129,12 @@ class NetxSource(_Strict):
 
 
 class InputSpec(_Strict):
-    encoding: Literal["rate", "latency"] = "rate"
+    encoding: Literal["rate", "latency", "current"] = "rate"
     timesteps: int = Field(25, ge=1, le=100_000)
     max_rate: float = Field(1.0, gt=0.0, le=1.0, description="rate code: spike probability per step at x=1")
     threshold: float = Field(0.0, ge=0.0, lt=1.0, description="latency code: inputs <= threshold never spike")
+    bits: int = Field(8, ge=1, le=24, description="current (graded) input: a feature x becomes round(x * "
+                                                  "(2**bits - 1)) every step")
     seed: int = Field(0, ge=0)
 
 
@@ -157,12 +188,14 @@ class LearningSpec(_Strict):
 class ModelSpec(_Strict):
     neurocomp: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
-    source: Union[TorchSource, Brian2Source, SnnTorchSource, NirSource, NetxSource] = Field(discriminator="kind")
+    source: Union[TorchSource, Brian2Source, SnnTorchSource, NirSource, NetxSource, AnnSource] = Field(
+        discriminator="kind")
     input: InputSpec = Field(default_factory=InputSpec)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     quantize: QuantizeSpec = Field(default_factory=QuantizeSpec)
     verify: VerifySpec = Field(default_factory=VerifySpec)
     learning: Optional[LearningSpec] = None
+    convert: Optional[ConvertSpec] = None
     target: str = "loihi-sim"
 
     # set by load_spec: the folder relative paths resolve against (not a YAML key)
@@ -200,7 +233,8 @@ def _loc(loc) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("torch", "slayer", "brian2", "snntorch", "nir", "netx") and parts and parts[-1] == "source":
+        elif item in ("torch", "slayer", "brian2", "snntorch", "nir", "netx", "ann") and parts \
+                and parts[-1] == "source":
             continue  # pydantic's discriminator tag, not a user key
         else:
             parts.append(("." if parts else "") + str(item))
@@ -420,6 +454,11 @@ def load_spec(path, overrides: Optional[Dict[str, Any]] = None) -> ModelSpec:
     except ValidationError as e:
         key, msg = _first_error(e)
         raise SpecError(path, key, msg + _override_note(key, overrides)) from None
+    if spec.convert is not None and spec.source.kind != "ann":
+        raise SpecError(path, "convert", f"applies to source.kind 'ann' (an ANN converted to spikes), not "
+                                         f"{spec.source.kind!r}; remove the convert: section")
+    if spec.source.kind == "ann" and spec.convert is None:
+        spec = spec.model_copy(update={"convert": ConvertSpec()})
     try:
         _check_files(spec)
     except (OSError, ValueError, RuntimeError) as e:  # a path the OS cannot even look up
@@ -435,7 +474,7 @@ def _check_files(spec: ModelSpec) -> None:
             raise SpecError(spec.path, "source.factory", f"file not found: {spec.resolve(module_or_file)}")
         if src.weights is not None and not spec.resolve(src.weights).is_file():
             raise SpecError(spec.path, "source.weights", f"file not found: {spec.resolve(src.weights)}")
-    elif isinstance(src, SnnTorchSource):
+    elif isinstance(src, (SnnTorchSource, AnnSource)):
         module_or_file = src.factory.split(":", 1)[0]
         if module_or_file.endswith(".py") and not spec.resolve(module_or_file).is_file():
             raise SpecError(spec.path, "source.factory", f"file not found: {spec.resolve(module_or_file)}")
@@ -484,7 +523,9 @@ def dataset_where(spec: ModelSpec) -> str:
 
 def input_encoding(spec: ModelSpec):
     """The IR encoding node the spec's ``input`` section describes."""
-    from neurocomp.ir.encodings import LatencyEncoding, RateEncoding
+    from neurocomp.ir.encodings import CurrentEncoding, LatencyEncoding, RateEncoding
     if spec.input.encoding == "rate":
         return RateEncoding(max_rate=spec.input.max_rate)
+    if spec.input.encoding == "current":
+        return CurrentEncoding(bits=spec.input.bits)
     return LatencyEncoding(threshold=spec.input.threshold)

@@ -23,6 +23,7 @@ FRONTENDS = {
     "snntorch": "neurocomp.frontends.snntorch",
     "nir": "neurocomp.frontends.nir",
     "netx": "neurocomp.frontends.netx",
+    "ann": "neurocomp.frontends.ann",          # a ReLU network converted to integrate-and-fire neurons
 }
 
 

@@ -18,12 +18,19 @@ times ``headroom`` below 2**23 — then snapped:
   which keeps them exact;
 * else, with one incoming projection: so that its largest weight uses the full mantissa.
 
+Graded input (a :class:`~neurocomp.ir.encodings.CurrentEncoding`): the input's integers stand for
+``level * unit`` float units, so a projection leaving the input is quantised as the weights ``w * unit``
+per level (the input scale folded into the first layer's weights; its threshold and bias keep their
+float units) and carries ``num_message_bits = bits``: float and fixed then compute the same sums. A
+graded conv's scale is also capped so that ``sum |w| * (2**bits - 1)`` stays below 2**31 (Lava casts its
+float64 convolution to int32).
+
 Anything that cannot be represented is refused with the layer's name.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -31,7 +38,7 @@ import numpy as np
 from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import QuantizationError
 from neurocomp.backends.conv import conv_float_equivalent, max_conv_scale, quantize_conv
-from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network, Population, Projection
+from neurocomp.ir import LIF, Dense, LoihiDense, LoihiLIF, Network, Population, Projection, is_graded
 from neurocomp.ir import ATRLIF, LoihiATRLIF
 from neurocomp.ir.synapses import Conv
 from neurocomp.targets import FixedPointFormat
@@ -198,6 +205,14 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
     if net.is_fixed_point:
         raise QuantizationError(f"network {net.name!r} is already fixed point")
     weight_bits = min(weight_bits, fmt.weight_bits)
+    enc = net.input.encoding
+    graded = is_graded(enc)
+
+    def weight_of(proj) -> np.ndarray:
+        """Float weights per unit of what the source sends (an input level for graded input)."""
+        w = proj.synapse.weight
+        return w * enc.unit if graded and proj.source == net.input.name else w
+
     pops, projs, rows, scales = [], [], [], {}
     order = {p.name: i for i, p in enumerate(net.projections)}
     for pop in net.populations:
@@ -220,19 +235,23 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
         convs = [p for p in incoming if isinstance(p.synapse, Conv)]
         bits = PLASTIC_WEIGHT_BITS if plastic else weight_bits
         # a plastic projection may grow anywhere in its range: size the exponent for that
-        ranges = [np.full(p.synapse.shape, plastic_bound(p)) if p.plasticity is not None else p.synapse.weight
+        ranges = [np.full(p.synapse.shape, plastic_bound(p)) if p.plasticity is not None else weight_of(p)
                   for p in incoming if not isinstance(p.synapse, Conv)]
         peak_u, peak_v = peaks.get(pop.name, (0.0, 0.0))
         scale = _max_scale(neuron, ranges, peak_u, peak_v, headroom, fmt, bits)
         scale = min(scale, atrlif_max_scale(adaptive))
         # Lava's Conv ignores weight_exp (lava issue 803): its integers must hold the whole scale
-        scale = min([scale] + [max_conv_scale(p.synapse.weight, bits) for p in convs])
+        scale = min([scale] + [max_conv_scale(weight_of(p), bits) for p in convs])
+        for p in convs:   # a graded conv: Lava's float64 -> int32 cast of sum |w| * max level
+            if graded and p.source == net.input.name:
+                l1 = float(np.abs(weight_of(p)).reshape(p.synapse.out_channels, -1).sum(axis=1).max())
+                scale = min(scale, 0.99 * (2 ** 31 - 1) / (enc.levels * max(l1, 1e-300)))
         if plastic:
             scale = _snap_scale(scale, ranges[incoming.index(plastic[0])], bits)
-        elif incoming and all(np.array_equal(p.synapse.weight, np.rint(p.synapse.weight)) for p in incoming):
+        elif incoming and all(np.array_equal(weight_of(p), np.rint(weight_of(p))) for p in incoming):
             scale = 2.0 ** math.floor(math.log2(scale))   # integers (lava-dl/netx units) stay exact
         elif len(incoming) == 1 and not convs:
-            scale = _snap_scale(scale, incoming[0].synapse.weight, bits)
+            scale = _snap_scale(scale, weight_of(incoming[0]), bits)
         scales[pop.name] = scale
         vth = int(round(neuron.vth * scale))
         if vth < 1:
@@ -247,17 +266,19 @@ def quantize_network(net: Network, fmt: FixedPointFormat, peaks: Dict[str, Tuple
                                shape=pop.shape))
         errs, first, silent = [], None, bool(incoming)
         for proj in incoming:
+            w = weight_of(proj)
             if isinstance(proj.synapse, Conv):
-                dense = quantize_conv(proj.synapse, scale, bits)
+                dense = quantize_conv(Conv(w, **proj.synapse.geometry()), scale, bits)
                 equivalent, used = conv_float_equivalent(dense, scale), dense.weight
             else:
                 dense = (quantize_plastic_dense(proj, scale, fmt) if proj.plasticity is not None
-                         else quantize_dense(proj.synapse.weight, scale, fmt, bits, name=proj.name))
+                         else quantize_dense(w, scale, fmt, bits, name=proj.name))
                 equivalent, used = dense_float_equivalent(dense, scale), fxp.effective_weights(dense)
+            if graded and proj.source == net.input.name:
+                dense = replace(dense, num_message_bits=enc.bits)
             first = first or dense
             silent &= not np.any(used)
             projs.append(Projection(proj.name, proj.source, proj.target, dense, proj.plasticity))
-            w = proj.synapse.weight
             errs.append(np.linalg.norm(equivalent - w) / max(np.linalg.norm(w), 1e-300))
         uv_peak_int = max(peak_u, peak_v, neuron.vth) * scale * 2 ** fmt.act_shift
         rows.append(LayerQuantization(
