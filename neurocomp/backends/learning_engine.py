@@ -15,6 +15,7 @@ import numpy as np
 from neurocomp.backends import fixed_point as fxp
 from neurocomp.errors import NeurocompError
 from neurocomp.ir import LoihiATRLIF, LoihiDense, LoihiLearning, LoihiLIF, Network, Projection
+from neurocomp.ir.plasticity import factor_parts
 
 # Lava 0.10, lava/magma/core/learning/constants.py
 W_TRACE = 7                      # traces are 7-bit unsigned
@@ -24,7 +25,8 @@ W_WEIGHTS_U = 8
 ACC_SHIFT = (W_ACCUMULATOR_U + 1) - (W_WEIGHTS_U + 1)   # weights enter the accumulator << 7
 ACC_MIN, ACC_MAX = -(2 ** W_ACCUMULATOR_U) - 1, 2 ** W_ACCUMULATOR_U - 1
 TRACE_MAX = 2 ** W_TRACE - 1
-FACTOR_BITS = {"x0": 1, "y0": 1, "x1": W_TRACE, "y1": W_TRACE, "y2": W_TRACE}   # constants.FACTOR_TO_WIDTH_DICT
+FACTOR_BITS = {"x0": 1, "y0": 1, "x1": W_TRACE, "y1": W_TRACE, "y2": W_TRACE,   # constants.FACTOR_TO_WIDTH_DICT
+               "w": W_WEIGHTS_U + 1}                                                  # the weight: 9-bit signed
 THIRD_FACTOR_TAU = np.iinfo(np.uint16).max   # Loihi3FLearningRule: y traces "decay" with tau 65535
 CONN_VAR_SEED = 2                # lava ConnVarRandom() default seed (not taken from the rule)
 
@@ -120,8 +122,10 @@ class LoihiLearningEngine:
             prod = np.broadcast_to(dependency[dep], weights.shape).astype(np.int64)
             width = W_S_MANT
             for f in factors:
-                bits = FACTOR_BITS[f]
-                prod = prod * np.clip(factor_values[f], -(2 ** bits), 2 ** bits - 1)
+                name, const = factor_parts(f)     # "w-256": the weight plus a constant (Lava's "(w - 256)")
+                bits = FACTOR_BITS[name]
+                value = weights.astype(np.int64) + const if name == "w" else factor_values[name]
+                prod = prod * np.clip(value, -(2 ** bits), 2 ** bits - 1)
                 width += bits
             prod = prod * mant
             prod = np.right_shift(prod, max(0, width - W_ACCUMULATOR_U))

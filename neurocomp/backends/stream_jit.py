@@ -538,6 +538,10 @@ def jit_problem(net) -> Optional[str]:
         for name in ("du", "dv"):
             if not 0 <= getattr(pop.neuron, name) < 4096:
                 return f"population {pop.name!r}: {name}={getattr(pop.neuron, name)} is not a 12-bit decay"
+    for proj in net.projections:
+        rule = proj.plasticity
+        if rule is not None and any(f.startswith("w") for _, factors, _, _ in rule.terms for f in factors):
+            return f"projection {proj.name!r}: a weight-dependent rule runs on the stepper"
     return None
 
 

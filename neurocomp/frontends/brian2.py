@@ -13,8 +13,11 @@ What maps, and how (one Brian2 step ``dt`` = one Loihi step):
 * **input**: exactly one ``SpikeGeneratorGroup`` or ``PoissonGroup`` (constant or ``TimedArray``
   rates). The model.yaml's ``input`` section decides how data become spikes.
 * **LIF**, voltage-only ``dv/dt = (v_rest - v)/tau_m + b`` or current-based with
-  ``dI/dt = -I/tau_s`` driving ``v`` linearly; threshold ``v > v_th``; reset ``v = v_reset``;
-  refractory at most one ``dt``. Lava's LIF leaks to 0 and resets to 0, so ``v`` is measured from
+  ``dI/dt = -I/tau_s`` driving ``v`` linearly; threshold ``v > v_th``; reset ``v = v_reset``.
+  With Diehl & Cook's adaptive threshold (``v > v_th + theta``, reset ``v = v_reset; theta +=
+  theta_plus``, ``theta`` a parameter or ``dtheta/dt = -theta/tau_theta``) or a refractory period longer
+  than one ``dt`` the group becomes Lava's **ATRLIF** (:func:`_atrlif`: ``v`` measured from the midpoint of
+  reset and threshold, the reset done by ATRLIF's refractory state; what is approximate is reported). Lava's LIF leaks to 0 and resets to 0, so ``v`` is measured from
   ``v_reset`` (``vth = v_th - v_reset``) and the leak towards the resting potential ``v_inf`` becomes a
   constant bias ``(1 - alpha_m) * (v_inf - v_reset)`` per step. Decays: ``dv = 1 - alpha_m``,
   ``du = 1 - alpha_s`` (``du = 1`` for voltage-only), with ``alpha = exp(-dt/tau)`` (method exact)
@@ -28,7 +31,8 @@ What maps, and how (one Brian2 step ``dt`` = one Loihi step):
 * **plasticity**: pair-based trace STDP written the Brian2 way — traces ``apre``/``apost``
   (event- or clock-driven, ``d/dt = -a/tau``), ``apre += Apre`` on_pre, ``apost += Apost`` on_post,
   ``w = clip(w + apost, wmin, wmax)`` on_pre, ``w = clip(w + apre [- xtar], wmin, wmax)`` on_post ->
-  :class:`neurocomp.ir.STDP`; ``w = clip(w - apre * flag_post, wmin, wmax)`` on_post with a
+  :class:`neurocomp.ir.STDP`, each update optionally weight-dependent (soft bounds: ``w + (apre - xtar)
+  * (wmax - w)/wmax``, ``w + apost * w/wmax``, :func:`_weight_dependence`); ``w = clip(w - apre * flag_post, wmin, wmax)`` on_post with a
   postsynaptic teacher variable -> :class:`neurocomp.ir.SupervisedDepression`. Brian2 runs on_pre
   before on_post in a step (its default order; other orders are refused), while a Loihi learning
   epoch updates the traces first; the quantiser's coincidence term makes up the difference.
@@ -38,7 +42,7 @@ One difference remains by construction: Brian2 resets a neuron *after* its synap
 after the reset. Voltage-only targets firing at high rates therefore fire somewhat more on Loihi;
 current-based targets are unaffected (the reset leaves the current alone in both).
 
-Everything else — Izhikevich, Hodgkin-Huxley, conductance-based synapses, adaptive thresholds,
+Everything else — Izhikevich, Hodgkin-Huxley, conductance-based synapses, other adaptive thresholds,
 delays, summed variables, subgroups — is refused with one line naming the object and the construct.
 
 Why one module of ~700 lines: it is one importer — Brian2's objects read through Brian2's own API, each
@@ -679,11 +683,9 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
         hi = _constants(hi, syn, run_ns, set(), where)
         if not (_is_number(lo) and _is_number(hi)) or float(hi) <= float(lo):
             raise FrontendError(f"{where}: clip bounds must be constants with wmin < wmax")
-        a, rest = _linear_in(inner, _S(weight_var), where)
-        if a != 1:
-            raise FrontendError(f"{where}: must add to the weight ({weight_var} + ...), not scale it")
-        parsed[pp] = (rest, float(lo), float(hi), where)
-    bounds = {(lo, hi) for _, lo, hi, _ in parsed.values()}
+        rest, bound = _weight_dependence(inner, _S(weight_var), float(hi), where)
+        parsed[pp] = (rest, float(lo), float(hi), where, bound)
+    bounds = {(lo, hi) for _, lo, hi, _, _ in parsed.values()}
     if len(bounds) > 1:
         raise FrontendError(f"{s}: on_pre and on_post clip to different bounds {sorted(bounds)}")
     wmin, wmax = bounds.pop()
@@ -698,7 +700,9 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
                             "neurocomp maps Brian2's default order (on_pre first)")
     # supervised depression: post update w - c * apre * flag_post
     if "post" in parsed and any(str(x).endswith("_post") for x in parsed["post"][0].free_symbols):
-        rest, _, _, where = parsed["post"]
+        rest, _, _, where, bound = parsed["post"]
+        if bound != "hard":
+            raise FrontendError(f"{where}: supervised depression takes no weight dependence (soft bounds)")
         flags = [x for x in rest.free_symbols if str(x).endswith("_post")]
         if len(flags) != 1 or not pre_traces or post_traces or "pre" in parsed or gain < 0:
             raise FrontendError(f"{where}: supervised depression is w = clip(w - apre * flag_post, 0, wmax) with "
@@ -719,7 +723,7 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
 
     def split(pp, trace, other):
         """``rest = c * trace + const`` (trace optional) -> ``(c * impulse, const)``."""
-        rest, _, _, where = parsed[pp]
+        rest, _, _, where, _ = parsed[pp]
         if other and _S(other) in rest.free_symbols:
             raise FrontendError(f"{where}: on_{pp} may use the {'post' if pp == 'pre' else 'pre'}synaptic "
                                 f"trace only, not {other!r}")
@@ -734,12 +738,47 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
     taupre = traces[x_pre] / dt if x_pre else 1.0
     taupost = traces[y_post] / dt if y_post else 1.0
     lo_ir, hi_ir = sorted((0.0, wmax * gain))
+    post_bound = parsed["post"][4] if "post" in parsed else "hard"
+    pre_bound = parsed["pre"][4] if "pre" in parsed else "hard"
+    if (post_bound, pre_bound) != ("hard", "hard") and gain < 0:
+        raise FrontendError(f"{s}: soft bounds on inhibitory plastic weights are not supported")
     rule = STDP(taupre=taupre, taupost=taupost, Apre=apre * gain, Apost=apost * gain, wmax=hi_ir, wmin=lo_ir,
-                xtar=xtar * gain, pre_const=pre_const * gain)
+                xtar=xtar * gain, pre_const=pre_const * gain, post_bound=post_bound, pre_bound=pre_bound)
+    if (post_bound, pre_bound) != ("hard", "hard"):
+        rows.update({"post_bound": post_bound, "pre_bound": pre_bound})
     rows.update({"rule": "pair STDP" if (x_pre or y_post) else "spike-count plasticity",
                  "taupre_ms": taupre * dt * 1e3, "taupost_ms": taupost * dt * 1e3,
                  "Apre": apre, "Apost": apost, "xtar": xtar, "pre_const": pre_const, "inhibitory": gain < 0})
     return rule, rows
+
+
+def _weight_dependence(inner, w, wmax: float, where: str) -> tuple:
+    """``inner`` (what a clip bounds) as ``w + rest * f(w)``: ``(rest, bound)`` with ``f = 1`` (``"hard"``),
+    ``(wmax - w) / wmax`` (``"soft_max"``) or ``w / wmax`` (``"soft_zero"``) — the soft bounds Loihi's
+    sum-of-products rules express with the weight as a factor."""
+    import sympy
+    a = sympy.expand(sympy.diff(inner, w))
+    if w in a.free_symbols:
+        raise FrontendError(f"{where}: must be linear in {w}")
+    rest0 = sympy.expand(inner.xreplace({w: 0}))     # linear in w: the update at w = 0
+    r1 = sympy.expand(a - 1)
+    if r1 == 0:
+        return rest0, "hard"
+
+    def zero(e, ref) -> bool:      # numerically, at a few trace values (float constants carry rounding)
+        syms = sorted(e.free_symbols | ref.free_symbols, key=str)
+        for val in (0.37, 1.9):
+            sub = {x: val for x in syms}
+            if abs(float(e.xreplace(sub))) > 1e-9 * max(abs(float(ref.xreplace(sub))), 1e-300):
+                return False
+        return True
+
+    if rest0 == 0 or zero(rest0, r1 * wmax):
+        return sympy.expand(r1 * wmax), "soft_zero"
+    if zero(sympy.expand(rest0 + r1 * wmax), rest0):
+        return rest0, "soft_max"
+    raise FrontendError(f"{where}: a weight-dependent update must be {w} + c*(wmax - {w})/wmax or {w} + c*{w}/wmax "
+                        "(soft bounds, c from traces and constants), else additive")
 
 
 # ------------------------------------------------------------------------------------- the model

@@ -25,6 +25,11 @@ class STDP:
     ``pre_const`` is a constant change at every pre spike. Inhibitory plastic weights have
     ``wmin < 0 = wmax``: from a tonically firing source, ``xtar > 0`` (more inhibition per post spike)
     and ``pre_const > 0`` (recovery per step) make Diehl & Cook's adaptive threshold.
+
+    Weight dependence (soft bounds, excitatory ``[0, wmax]`` weights): ``post_bound`` / ``pre_bound``
+    multiply that pathway's whole update by ``(wmax - w) / wmax`` (``"soft_max"``: potentiation slows
+    down towards ``wmax``) or ``w / wmax`` (``"soft_zero"``: depression proportional to the weight);
+    ``"hard"`` (default) is the additive rule, bounded only by the clip.
     """
 
     taupre: float
@@ -35,10 +40,21 @@ class STDP:
     wmin: float = 0.0
     xtar: float = 0.0
     pre_const: float = 0.0
+    post_bound: str = "hard"
+    pre_bound: str = "hard"
 
     def __post_init__(self):
         for f in fields(self):
+            if f.name.endswith("_bound"):
+                if getattr(self, f.name) not in WEIGHT_BOUNDS:
+                    raise ValueError(f"STDP.{f.name}={getattr(self, f.name)!r}: allowed {WEIGHT_BOUNDS}")
+                continue
             object.__setattr__(self, f.name, float(getattr(self, f.name)))
+        if (self.post_bound, self.pre_bound) != ("hard", "hard") and not (self.wmin == 0 < self.wmax):
+            raise ValueError("STDP soft bounds need excitatory weights in [0, wmax]")
+
+
+WEIGHT_BOUNDS = ("hard", "soft_max", "soft_zero")
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,27 @@ class SupervisedDepression:
 THIRD_FACTOR_LEVEL = 8
 
 LEARNING_DEPENDENCIES = ("x0", "y0")
-LEARNING_FACTORS = ("x0", "y0", "x1", "y1", "y2")
+LEARNING_FACTORS = ("x0", "y0", "x1", "y1", "y2", "w")
+# a weight factor may carry a constant: "w-256" is Lava's "(w - 256)"; Loihi's synaptic-variable factor is
+# "w + 2C" with an 8-bit C, so the constant is even and |constant| <= 510
+W_CONST_MAX = 510
+
+
+def factor_parts(factor: str) -> tuple:
+    """``"w-256"`` -> ``("w", -256)``; ``"x1"`` -> ``("x1", 0)``."""
+    if factor.startswith("w") and len(factor) > 1:
+        return "w", int(factor[1:])
+    return factor, 0
+
+
+def _valid_factor(factor: str) -> bool:
+    try:
+        name, const = factor_parts(factor)
+    except ValueError:
+        return False
+    if name not in LEARNING_FACTORS:
+        return False
+    return const == 0 or (name == "w" and const % 2 == 0 and abs(const) <= W_CONST_MAX)
 
 
 @dataclass(frozen=True)
@@ -81,7 +117,8 @@ class LoihiLearning:
     ``dependency`` ``x0`` (pre spiked) or ``y0`` (post spiked), ``factors`` a tuple from ``x0``/``y0``
     (the other side spiked this step, 1 bit), ``x1`` (pre trace), ``y1`` (post trace), ``y2`` (the
     run-time third factor), ``mantissa`` in -8..7 and
-    ``exponent`` in -7..8 (Lava's scaling-factor ranges). Traces are 7-bit (0..127): they jump by an
+    ``exponent`` in -7..8 (Lava's scaling-factor ranges); ``w`` (the synapse's own weight, 9-bit signed, a
+    weight-dependent rule), optionally with an even constant ``"w-256"`` = ``(w - 256)``. Traces are 7-bit (0..127): they jump by an
     integer ``*_impulse`` at each spike and decay with time constant ``*_tau`` steps, stochastically
     rounded with Lava's seeded generators (``rng_seed``). ``third_factor`` selects Lava's
     ``Loihi3FLearningRule``: ``y2`` then comes from an input port each step (a teacher signal).
@@ -99,9 +136,10 @@ class LoihiLearning:
         terms = tuple((str(dep), tuple(str(f) for f in factors), int(mant), int(exp))
                       for dep, factors, mant, exp in self.terms)
         for dep, factors, mant, exp in terms:
-            if dep not in LEARNING_DEPENDENCIES or not set(factors) <= set(LEARNING_FACTORS):
+            if dep not in LEARNING_DEPENDENCIES or not all(_valid_factor(f) for f in factors):
                 raise ValueError(f"learning term {dep}*{'*'.join(factors)}: dependency must be one of "
-                                 f"{LEARNING_DEPENDENCIES}, factors from {LEARNING_FACTORS}")
+                                 f"{LEARNING_DEPENDENCIES}, factors from {LEARNING_FACTORS} (w with an even "
+                                 f"constant of at most {W_CONST_MAX}, e.g. 'w-256')")
             if not (-8 <= mant <= 7 and -7 <= exp <= 8):
                 raise ValueError(f"learning term scale {mant}*2^{exp}: mantissa must be in -8..7, exponent in -7..8")
         object.__setattr__(self, "terms", terms)
@@ -117,7 +155,11 @@ class LoihiLearning:
 
     def dw_string(self) -> str:
         """The rule in Lava's string syntax, e.g. ``(3) * 2 ^ -4 * y0 * x1 + (-2) * 2 ^ -5 * x0 * y1``."""
-        parts = [" * ".join([f"({mant}) * 2 ^ {exp}", dep, *factors]) for dep, factors, mant, exp in self.terms]
+        def lava(f):
+            name, const = factor_parts(f)
+            return f"({name} {'-' if const < 0 else '+'} {abs(const)})" if const else name
+        parts = [" * ".join([f"({mant}) * 2 ^ {exp}", dep, *map(lava, factors)])
+                 for dep, factors, mant, exp in self.terms]
         return " + ".join(parts) if parts else "0"
 
 

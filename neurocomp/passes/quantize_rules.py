@@ -47,6 +47,26 @@ def fit_scale(value: float, impulse_cap: int = 0) -> tuple[int, int, int, float]
     return best[1], best[2], best[3], best[4]
 
 
+# soft bounds on the 8-bit grid (wmax = 255 LSB): (wmax - w) / wmax as (w - 254) * (-1/254) — Loihi's weight
+# factor is w + 2C, an even constant, and 254 keeps the stochastically rounded weights off the 255 clip
+# as the float rule keeps them off wmax (256 would let them climb onto it) — w / wmax as w * (1/255)
+WEIGHT_FACTORS = {"hard": ((), 1.0), "soft_max": (("w-254",), -1.0 / 254), "soft_zero": (("w",), 1.0 / 255)}
+
+
+def weight_factor(bound: str) -> tuple:
+    """``(factors, c)``: a pathway's weight dependence as extra factors of its terms and the coefficient
+    that turns the factor's value into the float rule's ``(wmax - w) / wmax`` or ``w / wmax``."""
+    return WEIGHT_FACTORS[bound]
+
+
+def shift_of(factors: tuple) -> int:
+    """Bits Lava shifts a product of ``factors`` (and the 4-bit mantissa) right by, back to 15 bits:
+    its scale is then ``m * 2**(k - shift)`` weight LSB per unit of the factors."""
+    from neurocomp.backends.learning_engine import FACTOR_BITS, W_ACCUMULATOR_U, W_S_MANT
+    from neurocomp.ir.plasticity import factor_parts
+    return max(0, W_S_MANT + sum(FACTOR_BITS[factor_parts(f)[0]] for f in factors) - W_ACCUMULATOR_U)
+
+
 def impulse_cap(rate: float, tau: float) -> int:
     """Largest trace impulse that keeps a trace fed at ``rate`` spikes/step with time constant ``tau``
     clear of the 7-bit ceiling (mean trace ~ impulse * rate * tau, peaks about 1.5x that)."""
@@ -60,29 +80,39 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
         if isinstance(rule, STDP):
             x_tau = int(np.clip(round(rule.taupre), 1, 255))
             y_tau = int(np.clip(round(rule.taupost), 1, 255))
-            xi, xm, xk, xa = fit_scale(rule.Apre / lsb, impulse_cap(pre_rate, x_tau))
-            yi, ym, yk, ya = fit_scale(rule.Apost / lsb, impulse_cap(post_rate, y_tau))
-            _, cm, ck, ca = fit_scale(-rule.xtar / lsb) if rule.xtar else (0, 0, 0, 0.0)
-            _, pm, pk, pa = fit_scale(rule.pre_const / lsb) if rule.pre_const else (0, 0, 0, 0.0)
+            # soft bounds: each pathway's terms take the weight as a factor ("w-256": (w - 256), "w"), the
+            # scale fitted for the extra 9 bits Lava shifts out of the product (shift_of)
+            post_f, post_c = weight_factor(rule.post_bound)
+            pre_f, pre_c = weight_factor(rule.pre_bound)
+            sx, sy = post_c * 2 ** shift_of(("x1",) + post_f), pre_c * 2 ** shift_of(("y1",) + pre_f)
+            sc, sp = post_c * 2 ** shift_of(post_f), pre_c * 2 ** shift_of(pre_f)
+            xi, xm, xk, xa = fit_scale(rule.Apre / lsb * sx, impulse_cap(pre_rate, x_tau))
+            yi, ym, yk, ya = fit_scale(rule.Apost / lsb * sy, impulse_cap(post_rate, y_tau))
+            xa, ya = xa / sx, ya / sy
+            _, cm, ck, ca = fit_scale(-rule.xtar / lsb * sc) if rule.xtar else (0, 0, 0, 0.0)
+            _, pm, pk, pa = fit_scale(rule.pre_const / lsb * sp) if rule.pre_const else (0, 0, 0, 0.0)
+            ca, pa = ca / sc, pa / sp
             terms = []
             if xi:
-                terms.append(("y0", ("x1",), xm, xk))
+                terms.append(("y0", ("x1",) + post_f, xm, xk))
             coincidence = "0"
             if yi:
-                terms.append(("x0", ("y1",), ym, yk))
+                terms.append(("x0", ("y1",) + pre_f, ym, yk))
                 # Loihi updates the traces before the rule, so a pre spike in a step where the post
                 # neuron fires sees y1 with that step's impulse; Brian2 runs on_pre before on_post and
                 # does not. Take the impulse back for coincident spikes: + x0 * y0 * |Apost|.
+                so = pre_c * 2 ** shift_of(("y0",) + pre_f)
                 try:
-                    _, om, ok, oa = fit_scale(-ya)
-                    terms.append(("x0", ("y0",), om, ok))
+                    _, om, ok, oa = fit_scale(-ya * so)
+                    oa /= so
+                    terms.append(("x0", ("y0",) + pre_f, om, ok))
                     coincidence = f"({om}) * 2^{ok}"
                 except ValueError:
                     oa = 0.0   # below the smallest learning rate: the ordering effect is smaller still
             if cm:
-                terms.append(("y0", (), cm, ck))
+                terms.append(("y0", post_f, cm, ck))
             if pm:
-                terms.append(("x0", (), pm, pk))
+                terms.append(("x0", pre_f, pm, pk))
             fixed = LoihiLearning(terms, x1_impulse=xi, x1_tau=x_tau, y1_impulse=yi, y1_tau=y_tau, rng_seed=seed)
             row.update({
                 "taupre_steps": rule.taupre, "x1_tau": x_tau, "taupost_steps": rule.taupost, "y1_tau": y_tau,
@@ -92,7 +122,10 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
                 "coincidence_term": coincidence, "coincidence_lsb_fixed": oa if yi else 0.0,
                 "xtar_lsb": rule.xtar / lsb, "xtar_term": f"({cm}) * 2^{ck}" if cm else "0",
                 "xtar_lsb_fixed": -ca + 0.0, "pre_const_lsb": rule.pre_const / lsb,
-                "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa})
+                "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa,
+                **({"post_bound": rule.post_bound, "post_weight_factor": "*".join(post_f) or "1",
+                    "pre_bound": rule.pre_bound, "pre_weight_factor": "*".join(pre_f) or "1"}
+                   if (rule.post_bound, rule.pre_bound) != ("hard", "hard") else {})})
         elif isinstance(rule, SupervisedDepression):
             x_tau = int(np.clip(round(rule.taupre), 1, 255))
             xi, xm, xk, xa = fit_scale(-rule.Apre / lsb, impulse_cap(pre_rate, x_tau))
