@@ -159,13 +159,10 @@ def test_unmappable_conv_layers_are_refused_in_one_line(layers, where, why):
 
 
 def test_mnist_cnn_example_maps_to_four_populations():
-    import sys
     from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "mnist_cnn"))
-    try:
-        from net import build
-    finally:
-        sys.path.pop(0)
+
+    from neurocomp.frontends.user_code import import_user_file
+    build = import_user_file(Path(__file__).resolve().parents[1] / "models" / "mnist_cnn" / "net.py").build
     model = build().double().eval()
     net = module_to_ir(model, 784, "mnist_cnn", 25, RateEncoding(), input_shape=(1, 28, 28))
     assert [p.shape for p in net.populations] == [(15, 24, 24), (40, 8, 8), (300,), (10,)]

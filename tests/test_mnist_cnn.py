@@ -1,7 +1,6 @@
 """models/mnist_cnn: its fast LIF is neurocomp.nn.LIF, and the committed weights do what the README claims."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,8 @@ HERE = Path(__file__).resolve().parents[1] / "models" / "mnist_cnn"
 
 
 def _net_module():
-    sys.path.insert(0, str(HERE))
-    try:
-        import net
-    finally:
-        sys.path.pop(0)
-    return net
+    from neurocomp.frontends.user_code import import_user_file
+    return import_user_file(HERE / "net.py")       # by path: other examples have a net.py too
 
 
 @pytest.mark.parametrize("bias", [False, True])

@@ -8,6 +8,10 @@ LIF's own arithmetic, time-major, hand-written backward), Bernoulli rate code at
 ``neurocomp compile`` evaluates on (1000 held-out digits, seed 0; test spikes from seed 0), so the
 held-out accuracy it prints is the float accuracy the compile reports. Training digits are randomly
 shifted by up to ``--max-shift`` pixels and re-encoded every epoch.
+
+The committed weights.pt: 10 epochs, held-out accuracy 98.7 % (torch float32 and the float IR alike);
+about 30 minutes of wall time on 2 cores shared with other jobs (an epoch takes ~3 minutes on two
+idle cores).
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ def evaluate(model, x, y, batch=250) -> float:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--out", type=Path, default=HERE / "weights.pt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=2e-3)

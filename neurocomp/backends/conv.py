@@ -189,15 +189,22 @@ class FloatConvKernel:
         self.n_pre = int(np.prod(self.in_shape))
         self.n_post = int(np.prod(self.out_shape))
 
+    IMAGES = 256    # images per conv2d call: torch's unfolded input stays near 100 MB
+
     def activation(self, spikes: np.ndarray) -> np.ndarray:
         import torch
         spikes = np.asarray(spikes)
-        x = torch.from_numpy(np.ascontiguousarray(spikes, dtype=np.float64).reshape((-1,) + self.in_shape))
+        images = spikes.reshape((-1,) + self.in_shape)
+        out = np.empty((len(images), self.n_post))
         c = self.conv
+        w = torch.from_numpy(np.array(c.weight))
         with torch.no_grad():
-            y = torch.nn.functional.conv2d(x, torch.from_numpy(np.array(c.weight)), stride=c.stride,
-                                           padding=c.padding, dilation=c.dilation, groups=c.groups)
-        return y.numpy().reshape(spikes.shape[:-1] + (self.n_post,))
+            for lo in range(0, len(images), self.IMAGES):
+                x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + self.IMAGES], dtype=np.float64))
+                y = torch.nn.functional.conv2d(x, w, stride=c.stride, padding=c.padding, dilation=c.dilation,
+                                               groups=c.groups)
+                out[lo:lo + len(x)] = y.reshape(len(x), -1).numpy()
+        return out.reshape(spikes.shape[:-1] + (self.n_post,))
 
 
 def activation_kernel(synapse, pre_shape):
