@@ -141,6 +141,11 @@ def test_conv_layers_map_onto_cores_with_shared_kernels_and_receptive_fields():
     for a in pl.allocations:   # each core: its outputs' receptive fields, its channels' kernels
         k = a.stop - a.start
         assert a.fan_in <= 4 * 40 * 40 and a.synapses <= k * 4 * 25
+    # position-major: a core holds every channel of a patch of positions (overlapping receptive fields)
+    chip_core = pl.neuron_cores("a")
+    first = np.all(chip_core == chip_core[0], axis=1)
+    assert np.unique(np.flatnonzero(first) // (36 * 36)).size == 16
+    assert row["cores"] <= 40, row
     desc = load_descriptor("loihi2")
     desc["limits"] = {**desc["limits"], "fan_in_per_core": {"value": 50, "source": "test"}}
     with pytest.raises(DesignRuleError, match=r"layer 'a': fan-in 9\d input axons exceeds limits.fan_in_per_core=50"):

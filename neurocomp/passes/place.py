@@ -155,6 +155,7 @@ class Placement:
     order: Tuple[str, ...]
     mesh: Optional[Mesh] = None
     how: Optional[str] = None
+    core_order: Optional[Dict[str, np.ndarray]] = None   # population -> neuron ids in block order
 
     @property
     def source(self) -> str:
@@ -182,7 +183,13 @@ class Placement:
         rows = [np.tile([a.chip, a.core], (a.neurons, 1)) for a in self.allocations if a.population == population]
         if not rows:
             raise KeyError(population)
-        return np.concatenate(rows).astype(np.int64)
+        rows = np.concatenate(rows).astype(np.int64)
+        order = (self.core_order or {}).get(population)
+        if order is None:
+            return rows
+        out = np.empty_like(rows)
+        out[order] = rows            # block positions -> the neurons they hold
+        return out
 
     # -- the core map (needs a mesh) ---------------------------------------------------------
     def on(self, mesh: Mesh) -> "Placement":
@@ -312,13 +319,16 @@ class _Incoming:
     axons of the source neurons whose receptive fields reach its outputs, and stores each output
     channel's kernel once (``C_in/groups * kH * kW`` weights per channel it holds)."""
 
-    def __init__(self, proj, n_pre: int, bits: int, pre_shape=None):
+    def __init__(self, proj, n_pre: int, bits: int, pre_shape=None, post_order=None):
         self.n_pre, self.bits = int(n_pre), int(bits)
         self.conv = None
         syn = proj.synapse
         if hasattr(syn, "dense_matrix"):
             nz = syn.dense_matrix(pre_shape) != 0
-            self.conv = (nz, int(np.prod(syn.output_shape(pre_shape)[1:])), syn.fan_in)
+            rows = np.arange(nz.shape[0]) if post_order is None else np.asarray(post_order)
+            per_channel = int(np.prod(syn.output_shape(pre_shape)[1:]))
+            # rows in the cores' order; each row's output channel (its kernel)
+            self.conv = (nz[rows], rows // per_channel, syn.fan_in)
 
     def fan_in(self, lo: int, hi: int) -> int:
         if self.conv is None:
@@ -331,9 +341,22 @@ class _Incoming:
     def memory(self, lo: int, hi: int) -> int:
         if self.conv is None:
             return self.n_pre * math.ceil((hi - lo) * self.bits / WORD_BITS) * (WORD_BITS // 8)
-        _, per_channel, taps = self.conv
-        channels = (hi - 1) // per_channel - lo // per_channel + 1 if hi > lo else 0
+        _, channel_of, taps = self.conv
+        channels = np.unique(channel_of[lo:hi]).size
         return math.ceil(channels * taps * self.bits / WORD_BITS) * (WORD_BITS // 8)
+
+
+def _reach(inc: "_Incoming", n_target: int, cuts: List[Tuple[int, int]]) -> np.ndarray:
+    """Per source neuron, how many of the target's cores (neuron blocks ``cuts``) it sends an axon to:
+    all of them for a dense projection, those whose outputs its projective field reaches for a conv."""
+    if inc.conv is None:
+        return np.full(inc.n_pre, len([c for c in cuts if c[1] > c[0]]), dtype=np.int64)
+    nz = inc.conv[0]
+    return np.sum([nz[lo:hi].any(axis=0) for lo, hi in cuts if hi > lo], axis=0).astype(np.int64)
+
+
+def _cuts(size: int, n_cores: int) -> List[Tuple[int, int]]:
+    return [(int(b[0]), int(b[-1]) + 1) for b in np.array_split(np.arange(size), n_cores) if len(b)]
 
 
 def _core_memory(neurons: int, incoming: List["_Incoming"], start: int = 0) -> int:
@@ -358,20 +381,27 @@ def _max_neurons_per_core(incoming: List["_Incoming"], budget: int, fan_in_limit
     return lo
 
 
-def _allocate(net: Network, blocks: Dict[str, List[Tuple[int, int, int, int]]], bits) -> Tuple[CoreAllocation, ...]:
+def _allocate(net: Network, blocks: Dict[str, List[Tuple[int, int, int, int]]], bits,
+              orders: Optional[Dict[str, np.ndarray]] = None) -> Tuple[CoreAllocation, ...]:
     """Allocations from ``blocks[pop] = [(chip, core, start, stop), ...]`` (contiguous neuron blocks in
     neuron order; empty ones skipped): each core's synapses (dense rows), memory with ``bits(proj)``
     bits per weight, fan-in, and fan-out (one axon per neuron and distinct destination core)."""
     incoming = {name: [] for name in blocks}      # name -> [_Incoming]
-    targets_of = {name: [] for name in blocks}    # name -> populations it projects to
+    outgoing = {name: [] for name in blocks}      # name -> [(target, _Incoming)]
+    orders = orders or {}
     for proj in net.projections:
-        incoming[proj.target].append(_Incoming(proj, net.size_of(proj.source), bits(proj), net.shape_of(proj.source)))
-        if proj.source in targets_of:
-            targets_of[proj.source].append(proj.target)
-    distinct = {name: len({(c, k) for c, k, lo, hi in bl if hi > lo}) for name, bl in blocks.items()}
+        inc = _Incoming(proj, net.size_of(proj.source), bits(proj), net.shape_of(proj.source),
+                        orders.get(proj.target))
+        incoming[proj.target].append(inc)
+        if proj.source in outgoing:
+            outgoing[proj.source].append((proj.target, inc))
+    reach = {}
+    for name in blocks:   # per neuron (in block order): output axons, one per destination core it reaches
+        cuts = {t: [(lo, hi) for _, _, lo, hi in blocks[t]] for t, _ in outgoing[name]}
+        r = sum((_reach(inc, 0, cuts[t]) for t, inc in outgoing[name]), np.zeros(net.size_of(name), dtype=np.int64))
+        reach[name] = r if name not in orders else r[orders[name]]
     out = []
     for name, bl in blocks.items():
-        dest = sum(distinct[t] for t in targets_of[name])
         for chip, core, lo, hi in bl:
             k = hi - lo
             if k <= 0:
@@ -380,7 +410,7 @@ def _allocate(net: Network, blocks: Dict[str, List[Tuple[int, int, int, int]]], 
             out.append(CoreAllocation(chip=chip, core=core, population=name, start=lo, stop=hi,
                                       synapses=sum(i.synapses(lo, hi) for i in inc),
                                       memory_bytes=_core_memory(k, inc, lo), fan_in=_core_fan_in(k, inc, lo),
-                                      fan_out=k * dest))
+                                      fan_out=int(reach[name][lo:hi].sum())))
     return tuple(out)
 
 
@@ -438,17 +468,30 @@ def placement_from_cores(net: Network, cores, mesh: Mesh, target: str = "", how:
     return Placement(net.name, target, None, _allocate(net, blocks, _stored_bits), tuple(order), mesh, how)
 
 
+def conv_core_orders(net: Network) -> Dict[str, np.ndarray]:
+    """Populations a convolution feeds are placed position-major — a core holds every channel of a
+    patch of positions, whose receptive fields overlap — rather than in their C-major neuron order,
+    where a core would hold one channel's scattered positions: ``{population: neuron ids in core order}``."""
+    out = {}
+    for p in net.populations:
+        if len(p.shape) == 3 and any(hasattr(x.synapse, "dense_matrix") for x in net.incoming(p.name)):
+            c, h, w = p.shape
+            out[p.name] = np.arange(p.size).reshape(c, h, w).transpose(1, 2, 0).ravel()
+    return out
+
+
 def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
     """Place ``net`` on the target ``descriptor`` (``neurocomp.targets.load_descriptor``) or raise
     :class:`DesignRuleError` naming the layer and the limit it breaks."""
     limits = Limits.from_descriptor(descriptor)
     target = descriptor.get("name", "?")
     pops = {p.name: p for p in net.populations}
+    orders = conv_core_orders(net)
     incoming = {name: [] for name in pops}  # name -> [_Incoming]
     targets_of = {name: [] for name in pops}  # name -> populations it projects to
     for proj in net.projections:
         incoming[proj.target].append(_Incoming(proj, net.size_of(proj.source), _weight_bits(proj, limits),
-                                               net.shape_of(proj.source)))
+                                               net.shape_of(proj.source), orders.get(proj.target)))
         if proj.source in targets_of:
             targets_of[proj.source].append(proj.target)
 
@@ -468,36 +511,41 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
                 f"more than limits.synaptic_memory_per_core={limits.synaptic_memory_per_core} bytes")
         cap[name] = min(k, pop.size)
 
-    # fan-out couples layers (a source's axons multiply with its targets' core counts): shrink until stable
+    # a block's receptive fields (convolutions) depend on where it starts, and a source's output axons
+    # on its targets' core counts (and, for a convolution, on which of them its projective field
+    # reaches): grow the core counts until every block fits
     n_cores = {name: math.ceil(pops[name].size / cap[name]) for name in pops}
-    for _ in range(4 * len(pops) + 8):
+    outgoing = {name: [] for name in pops}   # name -> [(target, _Incoming)]
+    for proj in net.projections:
+        if proj.source in outgoing:
+            t_inc = incoming[proj.target][[p.name for p in net.incoming(proj.target)].index(proj.name)]
+            outgoing[proj.source].append((proj.target, t_inc))
+    for _ in range(64 + 4 * len(pops)):
         changed = False
         for name, pop in pops.items():
-            dest = sum(n_cores[t] for t in targets_of[name])
-            if dest == 0:
+            while not all(_core_fan_in(hi - lo, incoming[name], lo) <= limits.fan_in_per_core and
+                          _core_memory(hi - lo, incoming[name], lo) <= limits.synaptic_memory_per_core
+                          for lo, hi in _cuts(pop.size, n_cores[name])):
+                n_cores[name] += max(1, n_cores[name] // 16)
+                changed = True
+        for name, pop in pops.items():
+            if not outgoing[name]:
                 continue
-            per_core = limits.fan_out_per_core // dest
-            if per_core < 1:
+            reach = sum(_reach(inc, 0, _cuts(pops[t].size, n_cores[t])) for t, inc in outgoing[name])
+            if name in orders:
+                reach = reach[orders[name]]
+            worst = int(reach.max())
+            if worst > limits.fan_out_per_core:
                 raise DesignRuleError(
-                    f"layer {name!r}: each neuron needs {dest} output axons (one per destination core), "
+                    f"layer {name!r}: a neuron needs {worst} output axons (one per destination core it reaches), "
                     f"more than limits.fan_out_per_core={limits.fan_out_per_core}")
-            need = math.ceil(pop.size / min(cap[name], per_core))
-            if need > n_cores[name]:
-                n_cores[name], changed = need, True
+            while any(int(reach[lo:hi].sum()) > limits.fan_out_per_core for lo, hi in _cuts(pop.size, n_cores[name])):
+                n_cores[name] += max(1, n_cores[name] // 16)
+                changed = True
         if not changed:
             break
     else:  # pragma: no cover - the core counts only grow and are bounded by the neuron counts
-        raise DesignRuleError(f"network {net.name!r}: fan-out limits did not settle")
-
-    # a block's receptive fields (convolutions) depend on where it starts: more cores until each fits
-    for name, pop in pops.items():
-        while True:
-            splits = np.array_split(np.arange(pop.size), n_cores[name])
-            if all(_core_fan_in(len(b), incoming[name], int(b[0])) <= limits.fan_in_per_core and
-                   _core_memory(len(b), incoming[name], int(b[0])) <= limits.synaptic_memory_per_core
-                   for b in splits if len(b)):
-                break
-            n_cores[name] += max(1, n_cores[name] // 16)
+        raise DesignRuleError(f"network {net.name!r}: fan-in/fan-out limits did not settle")
 
     # number the cores chip by chip, populations in layer order (declaration order when not layered)
     order = [p.name for p in net.execution_order()]
@@ -507,7 +555,7 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
         for block in np.array_split(np.arange(pops[name].size), n_cores[name]):
             blocks[name].append((g // limits.cores_per_chip, g % limits.cores_per_chip, int(block[0]), int(block[-1]) + 1))
             g += 1
-    allocations = _allocate(net, blocks, lambda proj: _weight_bits(proj, limits))
+    allocations = _allocate(net, blocks, lambda proj: _weight_bits(proj, limits), orders)
     available = limits.chips * limits.cores_per_chip
     if g > available:
         per_layer = ", ".join(f"{n}: {n_cores[n]}" for n in order)
@@ -521,7 +569,7 @@ def map_network(net: Network, descriptor: Dict[str, Any]) -> Placement:
             raise DesignRuleError(
                 f"chip {chip} (layers {', '.join(layers)}): {syn} synapses exceed "
                 f"limits.synapses_per_chip={limits.synapses_per_chip}")
-    return Placement(net.name, target, limits, tuple(allocations), tuple(order))
+    return Placement(net.name, target, limits, tuple(allocations), tuple(order), core_order=orders or None)
 
 
 def mapping_report(net: Network, descriptor: Dict[str, Any], strict: bool = False) -> Optional[dict]:
