@@ -100,9 +100,10 @@ def run_stream(net: Network, stream: np.ndarray, teacher: Optional[Dict[str, np.
     if fixed and engine == "jit":
         from neurocomp.backends import stream_jit
         if stream_jit.jit_problem(net) is None:
-            trains, uv, weights, updates, peaks = stream_jit.run_stream_jit(net, stream, teacher, learn, probe,
-                                                                            probe_peaks, progress)
-            return _result(net, schedule, stream, trains, uv, weights, updates, peaks, record, learn, target, t0)
+            trains, uv, weights, updates, peaks, thresholds = stream_jit.run_stream_jit(
+                net, stream, teacher, learn, probe, probe_peaks, progress)
+            return _result(net, schedule, stream, trains, uv, weights, updates, peaks, record, learn, target, t0,
+                           thresholds=thresholds)
     weights = {p.name: (initial_weights(p) if fixed else np.asarray(p.synapse.weight)) for p in net.projections}
     engines = ({p.name: LoihiLearningEngine(p.plasticity, *p.synapse.shape, p.synapse.sign_mode)
                 for p in net.projections if p.plasticity is not None and learn} if fixed else {})

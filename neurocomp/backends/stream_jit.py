@@ -11,6 +11,10 @@ against; the semantics and their sources in Lava are documented there and in
    wrap-arounds of ``a << 6`` and of the ``u``/``v`` sums, the sign-magnitude decay split exactly into
    int32 products, the single 24-bit wrap of ``u``, the clip of ``v`` — the very helpers of
    :mod:`neurocomp.backends.fixed_point_jit` (``_decay``, ``_i32``), applied unconditionally;
+   An ATRLIF population (:func:`_atrlif`) makes :func:`neurocomp.backends.atrlif.atrlif_step`'s step: the
+   current and voltage as the LIF's, the threshold and refractory state decayed in int64 and cut to int32,
+   ``int32(v - r) >= theta``, ``r += 2 theta``, ``theta += theta_step``; a learned ``theta_init`` replaces
+   the threshold after the stream's first step (Lava's first step always runs from ``theta0``);
 2. **delivery**: per projection, the weight rows of the sources that spiked this step (the list of
    spiking neurons is made once per population and step) summed in int64 — the stepper's
    ``W[:, s].sum(axis=1)`` in int64, the same value modulo 2**64 whatever the order — then
@@ -29,7 +33,8 @@ against; the semantics and their sources in Lava are documented there and in
      product, ``frac = s - floor(s)`` (exactly numpy's ``s % 1``: both are the correctly rounded value
      of the exact ``s - floor(s)``), then the impulse and the 7-bit clip; a zero trace stays zero
      (``floor(0) + (r < 0) = 0``), so only non-zero traces are decayed;
-   * each term's product ``dependency * prod(factors) * mantissa`` in int64 (a product of integers:
+   * each term's product ``dependency * prod(factors) * mantissa`` in int64 (a weight factor ``w + C`` is the
+     synapse's weight before the epoch plus its constant, clipped to 9 bits: :func:`_wf`) (a product of integers:
      the same value in any order), ``>> max(0, width - 15)``, ``<< exponent + 7``, saturated, summed
      into ``w << 7`` with the accumulator's saturation after every term; the sign mode's clip; the
      stochastic rounding ``(acc >> 7) + ((acc & 127) > floor(128 r))`` — the stepper's
@@ -70,6 +75,8 @@ import numpy as np
 from numba import njit
 
 from neurocomp.backends.fixed_point_jit import ACT_SHIFT, MAX_UV, UV_RANGE, _decay, _i32
+
+DECAY_SHIFT_ = 12       # ATRLIF's threshold/refractory decays, in int64 (_decay64)
 
 CHUNK = 8192            # steps per kernel call
 
@@ -142,6 +149,15 @@ def _pre_side(k, pre, x1v, tm_cnt):
 
 
 @njit(inline="always")
+def _wf(wv, k, wcnt, wconst):
+    """A term's weight factor at a synapse of weight ``wv`` (before this epoch): ``w + C`` clipped to 9 bits
+    (Lava's factor saturation), or 1 for a term without one."""
+    if wcnt[k] == 0:
+        return np.int64(1)
+    return np.int64(min(max(wv + wconst[k], -512), 511))
+
+
+@njit(inline="always")
 def _add_term(acc, prod, rs, ls):
     """Add one term's product ``prod`` (``dependency * factors * mantissa``) to the accumulator: shifted
     right to 15 bits, left by the exponent + 7, saturated, then the accumulator saturated."""
@@ -169,7 +185,7 @@ def _round_clip(acc, sign, r128):
 @njit(nogil=True)
 def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_post_ev, s0, t0,
                    xt, yt, third, full, sign, rc, dep, mant, rs, ls, cnt, xm, ym, ylist, yflag, xlist, cx,
-                   kx, ky, ka, ylist1, accs):
+                   kx, ky, ka, ylist1, accs, wcnt, wconst):
     """One projection's learning epoch on its weights ``w`` (transposed, flat ``[n_pre * n_post]``), after
     its traces were updated, when a pre or post neuron spiked. ``pre_ev``/``post_ev``: the spiking
     neurons (kernel indices: minus ``s0``/``t0``); ``dep``, ``mant``, ``rs``, ``ls``, ``cnt``: its terms;
@@ -198,7 +214,7 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 for k in range(K):
                     prod = np.int64(0)
                     if (pj if dep[k] == 0 else post[i]) != 0:
-                        prod = xm[j, k] * ym[k, i]
+                        prod = xm[j, k] * ym[k, i] * _wf(w[rb + i], k, wcnt, wconst)
                     acc = _add_term(acc, prod, rs[k], ls[k])
                 w[rb + i] = _round_clip(acc, sign, r128)
         return
@@ -286,8 +302,12 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 for d in range(nkx):
                     k = kx[d]
                     ck, rk, lk, yk = cx[k], rs[k], ls[k], ym[k]
-                    for i in range(n_post):
-                        accs[i] = _add_term(accs[i], ck * yk[i], rk, lk)
+                    if wcnt[k] == 0:     # the common case stays one branch-free, vectorised loop
+                        for i in range(n_post):
+                            accs[i] = _add_term(accs[i], ck * yk[i], rk, lk)
+                    else:
+                        for i in range(n_post):
+                            accs[i] = _add_term(accs[i], ck * yk[i] * _wf(wc[i], k, wcnt, wconst), rk, lk)
                 for i in range(n_post):
                     wc[i] = _round_clip(accs[i], sign, r128)
             else:
@@ -296,8 +316,13 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 for d in range(nkx):
                     k = kx[d]
                     ck, rk, lk, yk = cx[k], rs[k], ls[k], ym[k]
-                    for c in range(n_y):
-                        accs[c] = _add_term(accs[c], ck * yk[ylist[c]], rk, lk)
+                    if wcnt[k] == 0:
+                        for c in range(n_y):
+                            accs[c] = _add_term(accs[c], ck * yk[ylist[c]], rk, lk)
+                    else:
+                        for c in range(n_y):
+                            accs[c] = _add_term(accs[c], ck * yk[ylist[c]] * _wf(wc[ylist[c]], k, wcnt, wconst),
+                                                rk, lk)
                 for c in range(n_y):
                     wc[ylist[c]] = _round_clip(accs[c], sign, r128)
             # rows whose post neuron spiked too: every term, in the rule's order
@@ -306,7 +331,7 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 acc = wc[i] << ACC_SHIFT
                 for d in range(nka):
                     k = ka[d]
-                    acc = _add_term(acc, cx[k] * ym[k, i], rs[k], ls[k])
+                    acc = _add_term(acc, cx[k] * ym[k, i] * _wf(wc[i], k, wcnt, wconst), rs[k], ls[k])
                 wc[i] = _round_clip(acc, sign, r128)
     if do_y0:      # rows whose post neuron spiked x those columns, but the synapses visited above: y0 terms
         # (where the pre neuron spiked too but the row was not visited, every x0 term's product is 0)
@@ -320,7 +345,7 @@ def _plastic_epoch(w, n_pre, n_post, pre, post, pre_ev, n_pre_ev, post_ev, n_pos
                 acc = w[j * n_post + i] << ACC_SHIFT
                 for d in range(nky):
                     k = ky[d]
-                    acc = _add_term(acc, xm[j, k] * ym[k, i], rs[k], ls[k])
+                    acc = _add_term(acc, xm[j, k] * ym[k, i] * _wf(w[j * n_post + i], k, wcnt, wconst), rs[k], ls[k])
                 w[j * n_post + i] = _round_clip(acc, sign, r128)
 
 
@@ -350,15 +375,52 @@ def _lif(u, v, a, bias, ku, kv, thr, spk, row, ev, first):
     return m
 
 
+@njit(inline="always")
+def _decay64(x, keep):
+    """Lava's ``sign(x * keep) * (|x * keep| >> 12)`` in int64 (any int32 ``x``, ``keep <= 4096``)."""
+    p = np.int64(x) * keep
+    return -((-p) >> DECAY_SHIFT_) if p < 0 else p >> DECAY_SHIFT_
+
+
+@njit(nogil=True)
+def _atrlif(i_, v, a, bias, ki, kv, kt, kr, th0, tstep, theta, r, spk, row, ev, first):
+    """One ATRLIF step of a population (``PyATRLIFModelFixed``, :mod:`neurocomp.backends.atrlif`: the
+    current's int32 sum and single 24-bit wrap and the clipped voltage as the LIF's; the threshold relaxes
+    to ``th0``, ``r`` decays; spike where ``int32(v - r) >= theta``, then ``r += 2 theta``, ``theta +=
+    tstep``, all int32); returns how many neurons spiked, listed in ``ev`` as ``first + i``."""
+    n = i_.shape[0]
+    for j in range(n):
+        ii = _i32(_decay(i_[j], ki) + _i32(a[j] << ACT_SHIFT))
+        ii = _i32(ii - UV_RANGE) if ii > MAX_UV else ii
+        ii = _i32(ii + UV_RANGE) if ii <= -MAX_UV else ii
+        vv = _i32(_i32(_decay(v[j], kv) + ii) + bias[j])
+        i_[j] = ii
+        v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+        theta[j] = _i32(_i32(_decay64(_i32(np.int64(theta[j]) - th0), kt)) + th0)
+        r[j] = _i32(_decay64(r[j], kr))
+    m = 0
+    for j in range(n):
+        fired = _i32(np.int64(v[j]) - r[j]) >= theta[j]
+        spk[j] = fired
+        row[j] = fired
+        if fired:
+            r[j] = _i32(np.int64(r[j]) + _i32(2 * np.int64(theta[j])))
+            theta[j] = _i32(np.int64(theta[j]) + tstep)
+            ev[m] = first + j
+            m += 1
+    return m
+
+
 @njit(cache=True, nogil=True, fastmath=False)
 def _run_stream(in_ptr, in_idx, rnd, teach,
                 node_off, node_size, keep_u, keep_v, threshold, bias,
                 proj_src, proj_tgt, proj_woff, proj_exp, weights,
                 pl_proj, pl_xoff, pl_yoff, pl_dx, pl_dy, pl_xtau0, pl_ytau0, pl_ximp, pl_yimp, pl_third,
                 pl_tcol, pl_sign, pl_tstart, pl_tstop, d_teacher,
-                tm_dep, tm_mant, tm_rs, tm_ls, tm_cnt,
+                tm_dep, tm_mant, tm_rs, tm_ls, tm_cnt, tm_wcnt, tm_wconst,
                 u, v, a_cur, x1, ytr, first, updates,
-                trains, probe, u_out, v_out, peaks, peak_u, peak_v, fired_any):
+                trains, probe, u_out, v_out, peaks, peak_u, peak_v, fired_any,
+                pop_kind, keep_t, keep_r, th0, tstep, theta, rr, theta_init, has_init, step0):
     """``n = len(in_ptr) - 1`` steps of the stream from the given state (updated in place).
 
     in_ptr/in_idx  the input's spiking channels per step (CSR)
@@ -374,6 +436,10 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
                    decay factors and tau-0 flags, impulses, third-factor flag, teacher column, sign
                    mode, its terms ``tm_*[pl_tstart:pl_tstop]``
     tm_cnt         int64 ``[K, 5]``: how often x0, x1, y0, y1, y2 occur among a term's factors
+    tm_wcnt/wconst per term: whether it has the weight as a factor, and that factor's constant
+    pop_kind       per population: 0 LIF, 1 ATRLIF (``u`` holds its current ``i``; ``keep_t``/``keep_r``,
+                   ``th0``/``tstep`` (``<< 6``), state ``theta``/``rr``; ``theta_init`` replaces ``theta``
+                   after the stream's first step where ``has_init``; ``step0``: this chunk's first step)
     first          1 until the projection's first epoch that does work (then every synapse is visited)
     trains         bool ``[n, n_neurons]`` (written): every population's spikes, neuron ``i`` in column
                    ``i - n_in``; ``u_out``/``v_out`` likewise when ``probe``; ``peak_*``, ``fired_any``
@@ -428,8 +494,16 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
         for p in range(n_pops):
             lo = node_off[p + 1]
             hi = lo + node_size[p + 1]
-            m = _lif(u[lo:hi], v[lo:hi], a_cur[lo:hi], bias[lo:hi], keep_u[p], keep_v[p], threshold[p],
-                     spk[lo:hi], row[lo - n_in:hi - n_in], ev[lo:hi], lo)
+            if pop_kind[p] == 1:
+                m = _atrlif(u[lo:hi], v[lo:hi], a_cur[lo:hi], bias[lo:hi], keep_u[p], keep_v[p], keep_t[p],
+                            keep_r[p], th0[p], tstep[p], theta[lo:hi], rr[lo:hi], spk[lo:hi],
+                            row[lo - n_in:hi - n_in], ev[lo:hi], lo)
+                if step0 + t == 0 and has_init[p] != 0:      # Lava: a learned threshold after step 1
+                    for i in range(lo, hi):
+                        theta[i] = theta_init[i]
+            else:
+                m = _lif(u[lo:hi], v[lo:hi], a_cur[lo:hi], bias[lo:hi], keep_u[p], keep_v[p], threshold[p],
+                         spk[lo:hi], row[lo - n_in:hi - n_in], ev[lo:hi], lo)
             ev_n[p + 1] = m
             if probe:
                 for i in range(lo, hi):
@@ -525,23 +599,23 @@ def _run_stream(in_ptr, in_idx, rnd, teach,
             _plastic_epoch(weights[woff:woff + n_pre * n_post], n_pre, n_post, pre, post, ev[s0:s0 + n_pre_ev],
                            n_pre_ev, ev[t0:t0 + n_post_ev], n_post_ev, s0, t0, xt, yt, third, full, pl_sign[q],
                            rc, tm_dep[ts:te], tm_mant[ts:te], tm_rs[ts:te], tm_ls[ts:te], tm_cnt[ts:te], xm, ym,
-                           ylist, yflag, xlist, cx, kx, ky, ka, ylist1, accs)
+                           ylist, yflag, xlist, cx, kx, ky, ka, ylist1, accs, tm_wcnt[ts:te], tm_wconst[ts:te])
 
 
 # ---------------------------------------------------------------------------------- the driver
 def jit_problem(net) -> Optional[str]:
     """Why the compiled engine cannot run ``net`` exactly as the stepper does (None when it can)."""
-    from neurocomp.ir import LoihiLIF
+    from neurocomp.ir import LoihiATRLIF, LoihiLIF
     for pop in net.populations:
-        if not isinstance(pop.neuron, LoihiLIF):
+        if not isinstance(pop.neuron, (LoihiLIF, LoihiATRLIF)):
             return f"population {pop.name!r}: {type(pop.neuron).__name__} runs on the stepper"
-        for name in ("du", "dv"):
+        for name in (("du", "dv") if isinstance(pop.neuron, LoihiLIF) else ()):
             if not 0 <= getattr(pop.neuron, name) < 4096:
                 return f"population {pop.name!r}: {name}={getattr(pop.neuron, name)} is not a 12-bit decay"
     for proj in net.projections:
         rule = proj.plasticity
-        if rule is not None and any(f.startswith("w") for _, factors, _, _ in rule.terms for f in factors):
-            return f"projection {proj.name!r}: a weight-dependent rule runs on the stepper"
+        if rule is not None and any(sum(f.startswith("w") for f in factors) > 1 for _, factors, _, _ in rule.terms):
+            return f"projection {proj.name!r}: a term with the weight twice as a factor runs on the stepper"
     return None
 
 
@@ -552,6 +626,7 @@ class _Program:
         from neurocomp.backends.fixed_point import INT32_LIMIT, VTH_SHIFT, effective_bias, wrap_int32
         from neurocomp.backends.learning_engine import (FACTOR_BITS, THIRD_FACTOR_TAU, W_S_MANT,
                                                         W_ACCUMULATOR_U, initial_weights)
+        from neurocomp.ir.plasticity import factor_parts
         self.net = net
         self.pops = list(net.populations)
         names = [net.input.name] + [p.name for p in self.pops]
@@ -561,10 +636,32 @@ class _Program:
         self.node_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.n_in = net.input.size
         n_spk = int(sum(sizes))
-        self.keep_u = np.array([4095 - p.neuron.du for p in self.pops], dtype=np.int32)
-        self.keep_v = np.array([4096 - p.neuron.dv for p in self.pops], dtype=np.int32)
-        self.threshold = np.array([np.clip(p.neuron.vth << VTH_SHIFT, -INT32_LIMIT, INT32_LIMIT - 1)
-                                   for p in self.pops], dtype=np.int32)
+        from neurocomp.backends.atrlif import base_threshold, is_adaptive, keeps
+        P = len(self.pops)
+        self.pop_kind = np.array([int(is_adaptive(p.neuron)) for p in self.pops], dtype=np.int64)
+        ks = [keeps(p.neuron) if k else (4095 - p.neuron.du, 4096 - p.neuron.dv, 4096, 4096)
+              for p, k in zip(self.pops, self.pop_kind)]
+        self.keep_u = np.array([k[0] for k in ks], dtype=np.int32)
+        self.keep_v = np.array([k[1] for k in ks], dtype=np.int32)
+        self.keep_t = np.array([k[2] for k in ks], dtype=np.int64)
+        self.keep_r = np.array([k[3] for k in ks], dtype=np.int64)
+        self.threshold = np.array([0 if k else np.clip(p.neuron.vth << VTH_SHIFT, -INT32_LIMIT, INT32_LIMIT - 1)
+                                   for p, k in zip(self.pops, self.pop_kind)], dtype=np.int32)
+        self.th0 = np.array([base_threshold(p.neuron) if k else 0 for p, k in zip(self.pops, self.pop_kind)],
+                            dtype=np.int64)
+        self.tstep = np.array([(p.neuron.theta_step << 6) if k else 0 for p, k in zip(self.pops, self.pop_kind)],
+                              dtype=np.int64)
+        self.theta = np.zeros(n_spk, dtype=np.int32)
+        self.rr = np.zeros(n_spk, dtype=np.int32)
+        self.theta_init = np.zeros(n_spk, dtype=np.int32)
+        self.has_init = np.zeros(P, dtype=np.int64)
+        for k, p in enumerate(self.pops):
+            if self.pop_kind[k]:
+                o = self.node_off[k + 1]
+                self.theta[o:o + p.size] = self.th0[k]
+                if p.neuron.theta_init is not None:
+                    self.has_init[k] = 1
+                    self.theta_init[o:o + p.size] = wrap_int32(p.neuron.theta_init)
         self.bias = np.zeros(n_spk, dtype=np.int32)
         for k, p in enumerate(self.pops):
             o = self.node_off[k + 1]
@@ -612,9 +709,12 @@ class _Program:
                 cols.append(given[:steps])
             pl["tstart"][q] = len(terms)
             for dep, factors, mant, exp in rule.terms:
-                width = W_S_MANT + sum(FACTOR_BITS[f] for f in factors)
-                counts = [sum(1 for f in factors if f == code) for code in _FACTORS]
-                terms.append((0 if dep == "x0" else 1, mant, max(0, width - W_ACCUMULATOR_U), exp + 7, counts))
+                parts = [factor_parts(f) for f in factors]     # "w-254" -> ("w", -254)
+                width = W_S_MANT + sum(FACTOR_BITS[f] for f, _ in parts)
+                counts = [sum(1 for f, _ in parts if f == code) for code in _FACTORS]
+                wconst = [c for f, c in parts if f == "w"]
+                terms.append((0 if dep == "x0" else 1, mant, max(0, width - W_ACCUMULATOR_U), exp + 7, counts,
+                              len(wconst), wconst[0] if wconst else 0))
             pl["tstop"][q] = len(terms)
             self.draws.append((_LavaDraws(rule.rng_seed), _LavaDraws(rule.rng_seed + 2), _LavaDraws(2)))
         self.pl = pl
@@ -627,6 +727,8 @@ class _Program:
         self.tm_rs = np.array([t[2] for t in terms] or [0], dtype=np.int64)[:K]
         self.tm_ls = np.array([t[3] for t in terms] or [0], dtype=np.int64)[:K]
         self.tm_cnt = np.array([t[4] for t in terms] or [[0] * 5], dtype=np.int64).reshape(K, 5)
+        self.tm_wcnt = np.array([t[5] for t in terms] or [0], dtype=np.int64)[:K]
+        self.tm_wconst = np.array([t[6] for t in terms] or [0], dtype=np.int64)[:K]
         # state
         self.u = np.zeros(n_spk, dtype=np.int32)
         self.v = np.zeros(n_spk, dtype=np.int32)
@@ -660,7 +762,8 @@ def run_stream_jit(net, stream: np.ndarray, teacher: Dict[str, np.ndarray], lear
                    probe_peaks: bool, progress=None):
     """The compiled run of ``stream`` (bool ``[steps, n_in]``) through fixed-point ``net`` (checked by the
     caller). Returns ``(trains {pop: [steps, n] bool}, (u, v) {pop: [steps, n] int64} or {},
-    weights {proj: [n_post, n_pre] int64}, learning_updates {proj: int}, peaks {pop: (u, v)} or {})``."""
+    weights {proj: [n_post, n_pre] int64}, learning_updates {proj: int}, peaks {pop: (u, v)} or {},
+    thresholds {ATRLIF pop: [n] int64})``."""
     from neurocomp.backends.fixed_point import VTH_SHIFT, _jit_module
     _jit_module()   # numba's cache directory set up as for the batched engine
     steps = len(stream)
@@ -683,10 +786,12 @@ def run_stream_jit(net, stream: np.ndarray, teacher: Dict[str, np.ndarray], lear
                     prog.proj_src, prog.proj_tgt, prog.proj_woff, prog.proj_exp, prog.weights,
                     pl["proj"], pl["xoff"], pl["yoff"], pl["dx"], pl["dy"], pl["xtau0"], pl["ytau0"], pl["ximp"],
                     pl["yimp"], pl["third"], pl["tcol"], pl["sign"], pl["tstart"], pl["tstop"], prog.d_teacher,
-                    prog.tm_dep, prog.tm_mant, prog.tm_rs, prog.tm_ls, prog.tm_cnt,
+                    prog.tm_dep, prog.tm_mant, prog.tm_rs, prog.tm_ls, prog.tm_cnt, prog.tm_wcnt, prog.tm_wconst,
                     prog.u, prog.v, prog.a, prog.x1, prog.ytr, prog.first, prog.updates,
                     trains[lo:hi], probe, u_out[lo:hi] if probe else u_out, v_out[lo:hi] if probe else v_out,
-                    probe_peaks, prog.peak_u, prog.peak_v, prog.fired_any)
+                    probe_peaks, prog.peak_u, prog.peak_v, prog.fired_any,
+                    prog.pop_kind, prog.keep_t, prog.keep_r, prog.th0, prog.tstep, prog.theta, prog.rr,
+                    prog.theta_init, prog.has_init, lo)
         if progress:
             progress(hi, steps)
     out_trains, states, peaks = {}, {}, {}
@@ -696,8 +801,10 @@ def run_stream_jit(net, stream: np.ndarray, teacher: Dict[str, np.ndarray], lear
         if probe:
             states[p.name] = (u_out[:, o:o + p.size], v_out[:, o:o + p.size])
         if probe_peaks:
-            vth = int(p.neuron.vth << VTH_SHIFT) if prog.fired_any[k] else 0
+            vth = int(p.neuron.vth << VTH_SHIFT) if prog.fired_any[k] and not prog.pop_kind[k] else 0
             peaks[p.name] = (int(prog.peak_u[k]), max(int(prog.peak_v[k]), vth))
     weights = {prog.projs[r].name: prog.weights_of(r) for r, _ in prog.plastic}
+    thresholds = {p.name: prog.theta[prog.node_off[k + 1]:prog.node_off[k + 1] + p.size].astype(np.int64)
+                  for k, p in enumerate(prog.pops) if prog.pop_kind[k]}
     updates = {prog.projs[r].name: int(prog.updates[q]) for q, (r, _) in enumerate(prog.plastic)}
-    return out_trains, states, weights, updates, peaks
+    return out_trains, states, weights, updates, peaks, thresholds
