@@ -231,6 +231,11 @@ def _unraisable(hook):
         if _state["signal"] is not None and isinstance(unraisable_info.exc_value, KeyboardInterrupt):
             _state["swallowed"] = True
             return
+        if (_state["signal"] is not None and isinstance(unraisable_info.exc_value, RuntimeError)
+                and getattr(unraisable_info.object, "__name__", "") == "_releaseLock"):
+            # logging's after-fork hook releasing the lock our KeyboardInterrupt kept its before-fork
+            # hook from taking: nothing was held, so nothing is lost (seen under load, SIGTERM mid-fork)
+            return
         hook(unraisable_info)
     return unraisable
 

@@ -13,6 +13,26 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def hypothesis_draws_from_strategies_only(monkeypatch):
+    """Hypothesis (>= 6.131) also draws integer constants it finds in every imported local module, and
+    caches them on first use, so a property test's examples would depend on which tests ran before it
+    (the whole suite gave test_stream_jit other examples than that file alone, and once none that a
+    mutant changed). Coverage counters and mutation checks must see the same examples wherever they
+    run: every test draws from its strategies alone (their own edge values included)."""
+    try:
+        from hypothesis.internal.cache import LRUCache
+        from hypothesis.internal.conjecture import providers
+        from sortedcontainers import SortedSet
+        empty = providers.Constants(integers=SortedSet(), floats=SortedSet(key=providers.float_to_int),
+                                    bytes=SortedSet(), strings=SortedSet())
+        providers._get_local_constants, providers.CONSTANTS_CACHE      # noqa: B018 (present?)
+    except (ImportError, AttributeError):      # a Hypothesis without local constants
+        return
+    monkeypatch.setattr(providers, "_get_local_constants", lambda: empty)
+    monkeypatch.setattr(providers, "CONSTANTS_CACHE", LRUCache(1024))
+
+
 def write_tiny_model(d: Path, hidden: int = 16, vth: float = 1.0, gain: float = 1.0, seed: int = 0,
                      timesteps: int = 8, holdout: int = 100) -> Path:
     """A model folder for sklearn digits (64 inputs): factory file, real state_dict, model.yaml.

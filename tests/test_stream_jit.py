@@ -307,20 +307,25 @@ def _mutated_draws(monkeypatch, column: int, how: str):
     monkeypatch.setattr(stream_jit._Program, "random_chunk", mutated)
 
 
-@pytest.mark.parametrize("column,how", [(2, "late"), (0, "never"), (1, "never"), (0, "late")],
+@pytest.mark.parametrize("column,how,in_property", [(2, "late", True), (0, "never", True), (1, "never", True),
+                                                    (0, "late", False)],
                          ids=["rounding-draw-one-step-late", "x-trace-without-stochastic-rounding",
                               "y-trace-without-stochastic-rounding", "x-trace-draw-one-step-late"])
-def test_mutated_random_numbers_are_caught(monkeypatch, column, how):
-    """The comparison is sensitive to one random number per epoch: the rich network and the property
-    test both fail on an engine whose draws are off by one step, or whose traces never round up."""
+def test_mutated_random_numbers_are_caught(monkeypatch, column, how, in_property):
+    """The comparison is sensitive to one random number per epoch: the rich network fails on an engine
+    whose draws are off by one step, or whose traces never round up, and so does the property test
+    (9-19 of its 120 examples each), except for the x-trace draw one step late: its +-1 trace differences
+    average out under the random rules' small learning rates in all 120 examples (measured), so that
+    mutant rests on the rich network alone."""
     _mutated_draws(monkeypatch, column, how)
     net = _rich_network()
     stream, teacher = _rich_inputs()
     jit, ref = run_both(net, stream, teacher, Schedule(STREAM, 30, 10))
     with pytest.raises(AssertionError):
         assert_identical(jit, ref, net)
-    with pytest.raises(AssertionError):
-        property_check(120, Counter(), shrink=False)
+    if in_property:
+        with pytest.raises(AssertionError):
+            property_check(120, Counter(), shrink=False)
 
 
 SOURCE_MUTANTS = {
