@@ -50,7 +50,7 @@ def script(tmp_path):
 
 def test_soft_bounds_recognised_and_quantised_with_the_weight_as_a_factor(script):
     rule = Brian2Model(script).network.projection("stdp").plasticity
-    assert (rule.post_bound, rule.pre_bound) == ("soft_max", "soft_zero")
+    assert (rule.Apre_bound, rule.xtar_bound, rule.Apost_bound) == ("soft_max", "soft_max", "soft_zero")
     assert rule.Apre == pytest.approx(0.2 * rule.wmax / 4) and rule.xtar == pytest.approx(0.1 * rule.wmax / 4)
     stream = np.random.default_rng(1).random((500, 16)) < 0.2
     q = quantize_stream_network(Brian2Model(script).network,
@@ -60,11 +60,24 @@ def test_soft_bounds_recognised_and_quantised_with_the_weight_as_a_factor(script
     assert ("y0", ("w-254",)) in [t[:2] for t in terms]           # xtar, soft too
     assert ("x0", ("y0", "w")) in [t[:2] for t in terms]          # the coincidence term follows its pathway
     assert "(w - 254)" in q.fixed.projections[0].plasticity.dw_string()
-    assert q.rules[0]["post_weight_factor"] == "w-254" and q.rules[0]["pre_bound"] == "soft_zero"
+    assert q.rules[0]["weight_factors"] == {"Apre": "w-254", "xtar": "w-254", "Apost": "w", "pre_const": "1"}
+
+
+def test_weight_dependence_is_per_term(script):
+    # additive potentiation, multiplicative depression at every post spike (an Oja-like synaptic scaling)
+    rule = Brian2Model(script, kwargs={"post_update": "w + apre - 0.05 * w", "pre_update": "w + apost"}) \
+        .network.projection("stdp").plasticity
+    assert (rule.Apre_bound, rule.xtar_bound, rule.Apost_bound) == ("hard", "soft_zero", "hard")
+    assert rule.xtar == pytest.approx(0.05 * rule.wmax)            # the change at w = wmax
+    q = quantize_stream_network(Brian2Model(script, kwargs={"post_update": "w + apre - 0.05 * w"}).network,
+                                FixedPointFormat.from_descriptor(load_descriptor("loihi2")),
+                                np.random.default_rng(1).random((500, 16)) < 0.2)
+    terms = [t[:2] for t in q.fixed.projections[0].plasticity.terms]
+    assert ("y0", ("x1",)) in terms and ("y0", ("w",)) in terms
 
 
 def test_other_weight_dependence_refused(script):
-    with pytest.raises(FrontendError, match="weight-dependent update must be"):
+    with pytest.raises(FrontendError, match="term must be additive"):
         Brian2Model(script, kwargs={"post_update": "w + apre * (2*wmax - w) / wmax"})
 
 

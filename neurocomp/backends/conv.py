@@ -72,6 +72,9 @@ Engines
   then the smaller kernel (:func:`pooled_factor`) on both paths.
 * :class:`FloatConvKernel` — the float IR's :class:`~neurocomp.ir.synapses.Conv` (torch's conv2d in
   float64).
+
+Why one module of ~720 lines: the conv engine's two paths (event scatter and im2col GEMM) and the
+float kernel share the geometry helpers and are tested against each other; apart they would duplicate them.
 """
 from __future__ import annotations
 

@@ -65,6 +65,9 @@ The stream is cut into chunks of :data:`CHUNK` steps (random draws, input events
 per chunk; state carried between the calls). The first call in a fresh environment compiles the kernel
 (one signature, ~10-20 s); numba caches it on disk like the batched engine's
 (:func:`neurocomp.backends.fixed_point._jit_module` sets up the cache directory).
+
+Why one module of ~810 lines: one compiled kernel and the program that lays the network out for it;
+the array layout and the kernel that reads it must change together.
 """
 from __future__ import annotations
 

@@ -5,13 +5,14 @@ every population) and passes the result; both schedules are counted by the same 
 result's per-sample windows (:mod:`neurocomp.ir.schedule`: population ``p`` at depth ``d`` owns steps
 ``[k*W + d, (k+1)*W + d)`` for sample ``k``). Per population and window step ``t``:
 
-* **synaptic operations**, NeuroBench's *effective* definition: each spike reaching the population
-  costs one op per nonzero synapse it fans out to (``Dense`` = all products, also kept). What reaches
-  window step ``t`` is what the source emitted one stream step earlier (Lava's one-step ``Dense``
-  delay): for a projection one layer down that is the source's own window step ``t``; for any other
-  (recurrent, lateral, skipping — stream schedule only) the source's raw train ``Result.stream`` one
-  step before the target's step. A projection whose weights move during the run (it learns on the
-  stream schedule) counts every synapse, zero or not;
+* **synaptic operations**, NeuroBench's *effective* definition: each spike (or nonzero graded input
+  value: one message) reaching the population costs one op per nonzero synapse it fans out to
+  (``Dense`` = all products, also kept). What reaches window step ``t`` is what the source emitted
+  one stream step earlier (Lava's one-step ``Dense`` delay): for a projection one layer down that is
+  the source's own window step ``t``; for any other (recurrent, lateral, skipping — stream schedule
+  only) the source's raw train ``Result.stream`` one step before the target's step. A projection
+  whose weights move during the run (it learns on the stream schedule) counts every synapse, zero or
+  not;
 * **neuron updates**, *active* when the neuron had something to compute — nonzero synaptic input,
   nonzero ``u`` or ``v`` entering the step, or a bias — and *inactive* otherwise (Loihi sweeps every
   neuron every step; an idle one costs less, Davies 2018 Table 2). From the probed states: with
@@ -50,7 +51,7 @@ import numpy as np
 from neurocomp.backends import fixed_point as fxp
 from neurocomp.energy.devices import barrier_seconds
 from neurocomp.errors import NeurocompError
-from neurocomp.ir import Dense, LoihiDense, LoihiLIF, Network
+from neurocomp.ir import Dense, LoihiDense, LoihiLIF, Network, is_graded
 from neurocomp.ir.synapses import Conv, LoihiConv
 from neurocomp.ir.schedule import fold_stream
 from neurocomp.passes.place import Placement
@@ -256,6 +257,8 @@ class _Windows:
             raise NeurocompError(f"energy: the {result.target} result lacks {what}; count activity on a run "
                                  "with record=True, probe=True")
         inp = np.asarray(result.input_spikes)
+        if is_graded(net.input.encoding):   # graded input: one message per nonzero value and step
+            inp = inp != 0
         self.input = inp if sch.is_batched else fold_stream(inp, self.S, self.W, 0)
         self.raw_input = None if sch.is_batched else inp
         self.steps = None if sch.is_batched else len(inp)     # stream steps that ran

@@ -8,7 +8,9 @@ baselines (:mod:`neurocomp.energy.cost`), and assembles :class:`EnergyReport` �
 its citation, and each baseline says what was measured.
 
 The conventional devices' job is chosen from the network's properties: the equivalent ANN for a
-layered, non-plastic network, the densely stepped network for a recurrent or plastic one.
+layered, non-plastic network, the densely stepped network for a recurrent or plastic one — or, for a
+network converted from an ANN, that ANN itself (its own layers, pooling and all: ``ann=``), which is
+what the SNN replaces. ``data["baseline_network"]`` says which.
 
 Left out, and said so in the report: host I/O (input spikes injected into the chip, output spikes read
 back), inter-chip link energy (no public figure; chip crossings are counted), and synaptic-memory limits
@@ -38,25 +40,28 @@ def _counted_on(result) -> str:
     return f"{result.target} target{what}, {sch.kind} schedule ({how})"
 
 
-def conventional_workload(net: Network, float_net: Optional[Network], activity: Activity, timesteps: int):
+def conventional_workload(net: Network, float_net: Optional[Network], activity: Activity, timesteps: int,
+                          ann: Optional[list] = None):
     """``(workload, x)``: the conventional devices' job and an input vector for timing it — the
     equivalent ANN (input: sample 0's mean input spikes) for a network on the batched schedule
     (layered, non-plastic: :func:`~neurocomp.energy.cost.ann_problem`), else :class:`StreamWorkload`,
     ``activity.timesteps`` dense steps per sample (the values of ``x`` do not change a dense mat-vec's
     time): a stream network carries its state from step to step and sample to sample, so no one-pass
-    ANN stands for it even when its frozen form is layered."""
-    if activity.schedule == "batched" and ann_problem(net) is None:
+    ANN stands for it even when its frozen form is layered. ``ann``: the source ANN's own layers, for a
+    converted network (used instead of the equivalent ANN)."""
+    if activity.schedule == "batched" and (ann is not None or ann_problem(net) is None):
         raster = activity.raster.get(net.input.name)
         x = (np.asarray(raster[:timesteps], dtype=np.float32).mean(axis=0) if raster is not None
              else np.zeros(net.input.size, dtype=np.float32))
-        return equivalent_ann(net, float_net), x
+        return (ann if ann is not None else equivalent_ann(net, float_net)), x
     workload = StreamWorkload.of(float_net if float_net is not None else net, activity.timesteps)
     return workload, np.full(workload.input_size, 0.1, dtype=np.float32)
 
 
 def estimate_energy(fixed_net: Network, result, devices: Sequence[str] = DEFAULT_DEVICES, baseline: str = "gpu",
                     float_net: Optional[Network] = None, placement=None, measure: bool = True,
-                    learning_result=None, learning_net: Optional[Network] = None) -> "EnergyReport":
+                    learning_result=None, learning_net: Optional[Network] = None,
+                    ann: Optional[list] = None) -> "EnergyReport":
     """The energy report of ``fixed_net`` from ``result``, a run of it on held-out samples with
     ``record=True, probe=True`` (either schedule; one inference = one sample's window): ``devices``
     (neuromorphic descriptors, names or .yaml paths) against the ``baseline`` (``gpu``/``cpu`` or a
@@ -71,11 +76,16 @@ def estimate_energy(fixed_net: Network, result, devices: Sequence[str] = DEFAULT
     ``learning_result`` (with ``learning_net``, the network before learning, rules on; default
     ``fixed_net``): a run with ``learn=True, record=True, probe=True`` over training samples — adds
     the energy of *learning* on the chip, per training sample, in ``data["learning"]``.
+
+    ``ann``: for a network converted from an ANN, that ANN's own layers (:class:`~neurocomp.energy.cost.
+    AnnLayer` list, :func:`neurocomp.pipeline.conversion.source_ann_workload`): the conventional devices
+    run it instead of the equivalent ANN of the SNN's (pooling-folded) layers.
     """
     devs, bases = resolve_devices(devices, baseline)
     activity = count_activity(fixed_net, result, device_placements(fixed_net, devs, placement))
-    workload, x = conventional_workload(fixed_net, float_net, activity, result.schedule.timesteps)
+    workload, x = conventional_workload(fixed_net, float_net, activity, result.schedule.timesteps, ann)
     report = _energy_report(fixed_net, activity, devs, bases, baseline, workload, x, measure, _counted_on(result))
+    report.data["baseline_network"] = _baseline_network(workload, ann is not None)
     if learning_result is not None:
         net = learning_net if learning_net is not None else fixed_net
         learn_act = count_activity(net, learning_result, device_placements(net, devs, placement))
@@ -98,6 +108,16 @@ def estimate_energy(fixed_net: Network, result, devices: Sequence[str] = DEFAULT
                       "moving weights and every update was counted active, an upper bound)"],
         }
     return report
+
+
+def _baseline_network(workload, source_ann: bool) -> dict:
+    """What the conventional devices run, for the report."""
+    if isinstance(workload, StreamWorkload):
+        return {"kind": "the same network stepped densely", "steps": workload.steps}
+    return {"kind": "the source ANN (the network this SNN was converted from)" if source_ann else
+            "the equivalent ANN of the SNN's layers (same weights, one dense pass)",
+            "layers": [{"name": layer.name, "macs": int(layer.macs)} for layer in workload],
+            "macs": int(sum(layer.macs for layer in workload))}
 
 
 def _energy_report(fixed: Network, activity: "Activity", devs, bases, baseline: str, workload, x: np.ndarray,
@@ -127,6 +147,10 @@ def _energy_report(fixed: Network, activity: "Activity", devs, bases, baseline: 
         sources.update(d.sources())
         figures.update({f"{d.name}.{k}": {"value": f.value, "unit": f.unit} for k, f in d.figures.items()})
     total_neuron_steps = sum(lc.neurons for lc in activity.layers) * activity.timesteps * activity.samples
+    # graded input (num_message_bits > 0): each synaptic op multiplies a value — a MAC, not an AC
+    graded = {p.target for p in fixed.projections if getattr(p.synapse, "num_message_bits", 0)}
+    macs = sum(lc.synops.sum() for lc in activity.layers if lc.population in graded) / max(activity.samples, 1)
+    acs = sum(lc.synops.sum() for lc in activity.layers if lc.population not in graded) / max(activity.samples, 1)
     total_spikes = sum(lc.spikes.sum() for lc in activity.layers)
     data = {
         "model": fixed.name,
@@ -144,11 +168,12 @@ def _energy_report(fixed: Network, activity: "Activity", devs, bases, baseline: 
             "spikes_per_inference": total_spikes / max(activity.samples, 1),
             "activation_sparsity": 1.0 - total_spikes / total_neuron_steps if total_neuron_steps else 1.0,
             "synaptic_operations": {
-                "Effective_ACs": sum(lc.synops.sum() for lc in activity.layers) / max(activity.samples, 1),
-                "Effective_MACs": 0.0,
+                "Effective_ACs": acs,
+                "Effective_MACs": macs,
                 "Dense": sum(lc.dense_synapses for lc in activity.layers) * activity.timesteps,
                 "definition": "NeuroBench SynapticOperations: per step, nonzero input x nonzero weight "
-                              "(binary spikes, so all are ACs); Dense counts every product; per sample",
+                              "(ACs for binary spikes, MACs for graded input values); Dense counts every "
+                              "product; per sample",
             },
             "counted_on": counted_on,
         },
@@ -176,7 +201,9 @@ class EnergyReport:
                                                        "time_power_joules_per_inference", "measured",
                                                        "time_power_how")},
             "ratios": d["ratios"],
-            "synaptic_operations": d["activity"]["synaptic_operations"]["Effective_ACs"],
+            "synaptic_operations": d["activity"]["synaptic_operations"]["Effective_ACs"]
+            + d["activity"]["synaptic_operations"]["Effective_MACs"],
+            **({"baseline_network": d["baseline_network"]["kind"]} if "baseline_network" in d else {}),
             "activation_sparsity": d["activity"]["activation_sparsity"],
             **({"learning_joules_per_training_sample": {k: v["joules_per_inference"] for k, v in
                                                         d["learning"]["devices"].items()}}

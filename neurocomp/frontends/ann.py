@@ -77,6 +77,7 @@ class AnnLayer:
     out_shape: tuple
     relu: bool
     modules: List[str]
+    ops: list = None       # the module's own layers, uncomposed: (path, ConvOp | LinearOp, in_shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Float64 ``[batch, n_in]`` -> ``[batch, n_out]`` (pre-activation)."""
@@ -125,26 +126,29 @@ def ann_layers(model: nn.Module, input_shape: tuple) -> List[AnnLayer]:
     shape = prev_shape = tuple(int(d) for d in input_shape)
     layers: List[AnnLayer] = []
     chain, paths, pending = [], [], None      # ops since the last ReLU; a BatchNorm1d waiting for its Linear
+    own = []                                  # the same ops with their input shapes (a conventional baseline)
     weighted = None
 
     def close(relu_path: Optional[str]):
-        nonlocal chain, paths, prev_shape, shape, weighted, pending
+        nonlocal chain, paths, prev_shape, shape, weighted, pending, own
         if pending is not None:
             raise FrontendError(f"module {pending[0]!r}: BatchNorm1d not followed by an nn.Linear it can fold into")
         if weighted is None:
-            what = f"nn.ReLU {relu_path!r}" if relu_path else "the last layers"
-            raise FrontendError(f"module {(paths or [relu_path])[0]!r}: {what} without an nn.Linear or nn.Conv2d "
-                                "before it")
+            if relu_path:
+                raise FrontendError(f"module {relu_path!r}: nn.ReLU without an nn.Linear or nn.Conv2d before it")
+            raise FrontendError(f"module {paths[0]!r}: trailing layers without an nn.Linear or nn.Conv2d")
         try:
             synapse, bias, out_shape, kind = compose(chain, prev_shape)
         except CompositionError as e:
             raise FrontendError(f"module {weighted!r}: the layers before it cannot be one synapse: {e}") from None
-        k = len(layers) + 1
-        name = relu_path.replace(".", "_") if relu_path and not relu_path.isdigit() else f"relu{k}"
-        layers.append(AnnLayer(name if relu_path else "output", f"{'conv' if isinstance(synapse, Conv) else 'fc'}{k}",
-                               synapse, bias, prev_shape, out_shape, relu_path is not None, list(paths)))
+        # named after the modules, as the torch front end names them ('relu1', 'conv0', 'fc7' in a Sequential)
+        name = (f"relu{relu_path}" if relu_path.isdigit() else relu_path.replace(".", "_")) if relu_path else "output"
+        proj = f"{'conv' if isinstance(synapse, Conv) else 'fc'}{weighted}" if weighted.isdigit() else \
+            weighted.replace(".", "_")
+        layers.append(AnnLayer(name, proj, synapse, bias, prev_shape, out_shape, relu_path is not None, list(paths),
+                               own))
         prev_shape = shape = out_shape
-        chain, paths, weighted = [], [], None
+        chain, paths, weighted, own = [], [], None, []
 
     for path, mod in _leaves(model):
         kind = type(mod).__name__
@@ -176,6 +180,7 @@ def ann_layers(model: nn.Module, input_shape: tuple) -> List[AnnLayer]:
                 lin = chain[-1]
                 b = lin.bias if lin.bias is not None else np.zeros(len(scale))
                 chain[-1] = LinearOp(lin.path, lin.weight * scale[:, None], b * scale + shift)
+                own[-1] = (own[-1][0], chain[-1], own[-1][2])
             elif pending is None:                                   # before the next Linear: its columns
                 pending = (path, scale, shift)
             else:
@@ -197,6 +202,7 @@ def ann_layers(model: nn.Module, input_shape: tuple) -> List[AnnLayer]:
                 b = (b if b is not None else 0.0) + w @ shift
                 w, pending = w * scale[None, :], None
             chain.append(LinearOp(path, w, b))
+            own.append((path, chain[-1], shape))
             weighted, shape = path, (mod.out_features,)
             continue
         if isinstance(mod, (nn.Conv2d, nn.AvgPool2d, nn.LPPool2d, nn.BatchNorm2d)):
@@ -214,10 +220,11 @@ def ann_layers(model: nn.Module, input_shape: tuple) -> List[AnnLayer]:
             else:
                 op = _pool_op(path, mod, shape)
             try:
-                shape = op.out_shape(shape)
+                in_shape, shape = shape, op.out_shape(shape)
             except ValueError as e:
                 raise FrontendError(f"module {path!r}: {e}") from None
             chain.append(op)
+            own.append((path, op, in_shape))
             continue
         raise FrontendError(f"module {path!r}: layer type {kind} cannot be converted; supported: nn.Linear, "
                             "nn.Conv2d, nn.ReLU, nn.AvgPool2d, nn.BatchNorm1d/2d, nn.Flatten, nn.Dropout")

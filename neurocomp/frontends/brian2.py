@@ -683,7 +683,8 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
         hi = _constants(hi, syn, run_ns, set(), where)
         if not (_is_number(lo) and _is_number(hi)) or float(hi) <= float(lo):
             raise FrontendError(f"{where}: clip bounds must be constants with wmin < wmax")
-        rest, bound = _weight_dependence(inner, _S(weight_var), float(hi), where)
+        own = (pre_traces if pp == "post" else post_traces)   # the trace a pathway's update may use
+        rest, bound = _weight_dependence(inner, _S(weight_var), float(hi), where, own[0] if own else None)
         parsed[pp] = (rest, float(lo), float(hi), where, bound)
     bounds = {(lo, hi) for _, lo, hi, _, _ in parsed.values()}
     if len(bounds) > 1:
@@ -701,7 +702,7 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
     # supervised depression: post update w - c * apre * flag_post
     if "post" in parsed and any(str(x).endswith("_post") for x in parsed["post"][0].free_symbols):
         rest, _, _, where, bound = parsed["post"]
-        if bound != "hard":
+        if bound != ("hard", "hard"):
             raise FrontendError(f"{where}: supervised depression takes no weight dependence (soft bounds)")
         flags = [x for x in rest.free_symbols if str(x).endswith("_post")]
         if len(flags) != 1 or not pre_traces or post_traces or "pre" in parsed or gain < 0:
@@ -738,24 +739,26 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
     taupre = traces[x_pre] / dt if x_pre else 1.0
     taupost = traces[y_post] / dt if y_post else 1.0
     lo_ir, hi_ir = sorted((0.0, wmax * gain))
-    post_bound = parsed["post"][4] if "post" in parsed else "hard"
-    pre_bound = parsed["pre"][4] if "pre" in parsed else "hard"
-    if (post_bound, pre_bound) != ("hard", "hard") and gain < 0:
-        raise FrontendError(f"{s}: soft bounds on inhibitory plastic weights are not supported")
+    (apre_b, xtar_b), (apost_b, const_b) = (parsed[pp][4] if pp in parsed else ("hard", "hard")
+                                            for pp in ("post", "pre"))
+    bounds = dict(Apre_bound=apre_b, xtar_bound=xtar_b, Apost_bound=apost_b, pre_const_bound=const_b)
+    if set(bounds.values()) != {"hard"} and gain < 0:
+        raise FrontendError(f"{s}: weight-dependent rules on inhibitory plastic weights are not supported")
     rule = STDP(taupre=taupre, taupost=taupost, Apre=apre * gain, Apost=apost * gain, wmax=hi_ir, wmin=lo_ir,
-                xtar=xtar * gain, pre_const=pre_const * gain, post_bound=post_bound, pre_bound=pre_bound)
-    if (post_bound, pre_bound) != ("hard", "hard"):
-        rows.update({"post_bound": post_bound, "pre_bound": pre_bound})
+                xtar=xtar * gain, pre_const=pre_const * gain, **bounds)
+    if rule.weight_dependent:
+        rows.update(bounds)
     rows.update({"rule": "pair STDP" if (x_pre or y_post) else "spike-count plasticity",
                  "taupre_ms": taupre * dt * 1e3, "taupost_ms": taupost * dt * 1e3,
                  "Apre": apre, "Apost": apost, "xtar": xtar, "pre_const": pre_const, "inhibitory": gain < 0})
     return rule, rows
 
 
-def _weight_dependence(inner, w, wmax: float, where: str) -> tuple:
-    """``inner`` (what a clip bounds) as ``w + rest * f(w)``: ``(rest, bound)`` with ``f = 1`` (``"hard"``),
-    ``(wmax - w) / wmax`` (``"soft_max"``) or ``w / wmax`` (``"soft_zero"``) — the soft bounds Loihi's
-    sum-of-products rules express with the weight as a factor."""
+def _weight_dependence(inner, w, wmax: float, where: str, trace: Optional[str]) -> tuple:
+    """``inner`` (what a clip bounds) as ``w + tr * A * f_A(w) + C * f_C(w)`` (``tr`` the pathway's trace):
+    ``(tr * A + C, (trace bound, constant bound))``, each ``f`` 1 (``"hard"``), ``(wmax - w) / wmax``
+    (``"soft_max"``) or ``w / wmax`` (``"soft_zero"``) — the weight dependences Loihi's sum-of-products rules
+    express with the weight as a factor of a term."""
     import sympy
     a = sympy.expand(sympy.diff(inner, w))
     if w in a.free_symbols:
@@ -763,22 +766,36 @@ def _weight_dependence(inner, w, wmax: float, where: str) -> tuple:
     rest0 = sympy.expand(inner.xreplace({w: 0}))     # linear in w: the update at w = 0
     r1 = sympy.expand(a - 1)
     if r1 == 0:
-        return rest0, "hard"
+        return rest0, ("hard", "hard")
+    tr = _S(trace) if trace else None
+    for e in (rest0, r1):
+        if e.free_symbols - ({tr} if tr is not None else set()):
+            raise FrontendError(f"{where}: a weight-dependent update may use the pathway's trace and constants only")
 
-    def zero(e, ref) -> bool:      # numerically, at a few trace values (float constants carry rounding)
-        syms = sorted(e.free_symbols | ref.free_symbols, key=str)
-        for val in (0.37, 1.9):
-            sub = {x: val for x in syms}
-            if abs(float(e.xreplace(sub))) > 1e-9 * max(abs(float(ref.xreplace(sub))), 1e-300):
-                return False
-        return True
+    def parts(e):                      # (coefficient of the trace, constant)
+        if tr is None:
+            return 0.0, float(e)
+        c = sympy.diff(e, tr)
+        if tr in c.free_symbols:
+            raise FrontendError(f"{where}: must be linear in {trace}")
+        return float(c), float(e.xreplace({tr: 0}))
 
-    if rest0 == 0 or zero(rest0, r1 * wmax):
-        return sympy.expand(r1 * wmax), "soft_zero"
-    if zero(sympy.expand(rest0 + r1 * wmax), rest0):
-        return rest0, "soft_max"
-    raise FrontendError(f"{where}: a weight-dependent update must be {w} + c*(wmax - {w})/wmax or {w} + c*{w}/wmax "
-                        "(soft bounds, c from traces and constants), else additive")
+    (t0, k0), (t1, k1) = parts(rest0), parts(r1)
+
+    def bound(x0, x1, what):           # x0 + x1 * w as value * f(w)
+        scale = max(abs(x0), abs(x1 * wmax), 1e-300)
+        if x1 == 0 or abs(x1 * wmax) <= 1e-9 * scale:
+            return x0, "hard"
+        if abs(x0) <= 1e-9 * scale:
+            return x1 * wmax, "soft_zero"
+        if abs(x0 + x1 * wmax) <= 1e-9 * scale:
+            return x0, "soft_max"
+        raise FrontendError(f"{where}: the {what} term must be additive, c*(wmax - {w})/wmax or c*{w}/wmax "
+                            "(weight dependence Loihi's rule terms express)")
+
+    tv, tb = bound(t0, t1, f"{trace or 'trace'}")
+    kv, kb = bound(k0, k1, "constant")
+    return (tv * tr if tr is not None else 0) + kv, (tb, kb)
 
 
 # ------------------------------------------------------------------------------------- the model

@@ -26,10 +26,11 @@ class STDP:
     ``wmin < 0 = wmax``: from a tonically firing source, ``xtar > 0`` (more inhibition per post spike)
     and ``pre_const > 0`` (recovery per step) make Diehl & Cook's adaptive threshold.
 
-    Weight dependence (soft bounds, excitatory ``[0, wmax]`` weights): ``post_bound`` / ``pre_bound``
-    multiply that pathway's whole update by ``(wmax - w) / wmax`` (``"soft_max"``: potentiation slows
-    down towards ``wmax``) or ``w / wmax`` (``"soft_zero"``: depression proportional to the weight);
-    ``"hard"`` (default) is the additive rule, bounded only by the clip.
+    Weight dependence (excitatory ``[0, wmax]`` weights), per term: ``Apre_bound``, ``xtar_bound``,
+    ``Apost_bound``, ``pre_const_bound`` multiply that term by ``(wmax - w) / wmax`` (``"soft_max"``: a
+    soft bound at ``wmax``) or ``w / wmax`` (``"soft_zero"``: a change proportional to the weight, e.g.
+    multiplicative depression; the term's value is then the change at ``w = wmax``); ``"hard"`` (default)
+    is the additive term, bounded only by the clip.
     """
 
     taupre: float
@@ -40,8 +41,10 @@ class STDP:
     wmin: float = 0.0
     xtar: float = 0.0
     pre_const: float = 0.0
-    post_bound: str = "hard"
-    pre_bound: str = "hard"
+    Apre_bound: str = "hard"
+    xtar_bound: str = "hard"
+    Apost_bound: str = "hard"
+    pre_const_bound: str = "hard"
 
     def __post_init__(self):
         for f in fields(self):
@@ -50,8 +53,13 @@ class STDP:
                     raise ValueError(f"STDP.{f.name}={getattr(self, f.name)!r}: allowed {WEIGHT_BOUNDS}")
                 continue
             object.__setattr__(self, f.name, float(getattr(self, f.name)))
-        if (self.post_bound, self.pre_bound) != ("hard", "hard") and not (self.wmin == 0 < self.wmax):
+        if self.weight_dependent and not (self.wmin == 0 < self.wmax):
             raise ValueError("STDP soft bounds need excitatory weights in [0, wmax]")
+
+
+    @property
+    def weight_dependent(self) -> bool:
+        return any(getattr(self, f"{t}_bound") != "hard" for t in ("Apre", "xtar", "Apost", "pre_const"))
 
 
 WEIGHT_BOUNDS = ("hard", "soft_max", "soft_zero")

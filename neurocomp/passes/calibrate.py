@@ -5,7 +5,7 @@ below 24 bits; the learning-rule pass sizes trace impulses from spike rates. Two
 
 * **float** (networks that do not learn): run the float network on the calibration samples on the
   ``float`` target, in the network's schedule, with u/v probed — the peaks are in float units
-  directly;
+  directly (for a population without voltage leak, the positive side of v: :func:`_v_peak`);
 * **fixed point, iterated** (plastic networks: weights move while they learn, so the float network
   at its initial weights says little about the peaks): quantise, run the calibration stream with
   learning on (a teacher, if any, silent) on the ``cpu`` target, read the integer peaks and the
@@ -47,13 +47,25 @@ def input_rate(net: Network, stream=None) -> float:
     return 1.0 / max(1, net.timesteps)
 
 
+def _v_peak(pop, v: np.ndarray) -> float:
+    """The |v| the scale must hold. A neuron without voltage leak (``dv = 0``: integrate-and-fire, as a
+    converted ANN's) integrates a negative drive without bound — its most negative v grows with the
+    number of steps, not with anything the scale should resolve — and Lava clips v at ``-(2**23 - 1)``,
+    where it is far below threshold and silent: for such a population only the positive side counts
+    (below the clip the fixed-point v reads as the clip, so it needs less input to come back than the
+    float one)."""
+    if pop.neuron.dv == 0:
+        return float(max(np.max(v, initial=0.0), 0.0))
+    return float(np.abs(v).max(initial=0.0))
+
+
 def calibrate(net: Network, fmt: FixedPointFormat, spikes: np.ndarray, schedule: Schedule,
               headroom: float = 2.0, weight_bits: int = 8, seed: int = 0) -> Calibration:
     """Peaks and rates of ``net`` (float) on calibration samples ``spikes`` ``[n, T, n_in]``."""
     if not net.is_plastic:
         res = get_backend("float").run(net, spikes, schedule, probe=True)
         peaks = {p.name: (float(np.abs(res.states[p.name]["u"]).max(initial=0.0)),
-                          float(np.abs(res.states[p.name]["v"]).max(initial=0.0))) for p in net.populations}
+                          _v_peak(p, res.states[p.name]["v"])) for p in net.populations}
         return Calibration(peaks, {}, "float", len(spikes))
     stream = to_stream(np.asarray(spikes, dtype=bool), schedule.rest)
     rates = {net.input.name: input_rate(net, stream)}

@@ -31,6 +31,9 @@ core, each core's chip and tile position, and the tiles used. Besides :func:`map
 built by :func:`sequential_placement` (a device without ``limits:``: each population in layer order
 takes fresh cores of ``neurons_per_core``, synaptic memory not checked) and :func:`placement_from_cores`
 (a user-given ``{population: [core | (chip, core), ...]}``).
+
+Why one module of ~590 lines: one Placement for every layer kind; dense, conv and pooled layers
+share the core-budget arithmetic and the over-capacity errors, which would otherwise be copied.
 """
 from __future__ import annotations
 

@@ -80,12 +80,12 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
         if isinstance(rule, STDP):
             x_tau = int(np.clip(round(rule.taupre), 1, 255))
             y_tau = int(np.clip(round(rule.taupost), 1, 255))
-            # soft bounds: each pathway's terms take the weight as a factor ("w-256": (w - 256), "w"), the
-            # scale fitted for the extra 9 bits Lava shifts out of the product (shift_of)
-            post_f, post_c = weight_factor(rule.post_bound)
-            pre_f, pre_c = weight_factor(rule.pre_bound)
-            sx, sy = post_c * 2 ** shift_of(("x1",) + post_f), pre_c * 2 ** shift_of(("y1",) + pre_f)
-            sc, sp = post_c * 2 ** shift_of(post_f), pre_c * 2 ** shift_of(pre_f)
+            # weight dependence: a term takes the weight as a factor ("w-254": (w - 254), "w"), its scale
+            # fitted for the extra 9 bits Lava shifts out of the product (shift_of)
+            (xf, xc), (yf, yc) = weight_factor(rule.Apre_bound), weight_factor(rule.Apost_bound)
+            (cf, cc), (pf, pc) = weight_factor(rule.xtar_bound), weight_factor(rule.pre_const_bound)
+            sx, sy = xc * 2 ** shift_of(("x1",) + xf), yc * 2 ** shift_of(("y1",) + yf)
+            sc, sp = cc * 2 ** shift_of(cf), pc * 2 ** shift_of(pf)
             xi, xm, xk, xa = fit_scale(rule.Apre / lsb * sx, impulse_cap(pre_rate, x_tau))
             yi, ym, yk, ya = fit_scale(rule.Apost / lsb * sy, impulse_cap(post_rate, y_tau))
             xa, ya = xa / sx, ya / sy
@@ -94,25 +94,25 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
             ca, pa = ca / sc, pa / sp
             terms = []
             if xi:
-                terms.append(("y0", ("x1",) + post_f, xm, xk))
+                terms.append(("y0", ("x1",) + xf, xm, xk))
             coincidence = "0"
             if yi:
-                terms.append(("x0", ("y1",) + pre_f, ym, yk))
+                terms.append(("x0", ("y1",) + yf, ym, yk))
                 # Loihi updates the traces before the rule, so a pre spike in a step where the post
                 # neuron fires sees y1 with that step's impulse; Brian2 runs on_pre before on_post and
                 # does not. Take the impulse back for coincident spikes: + x0 * y0 * |Apost|.
-                so = pre_c * 2 ** shift_of(("y0",) + pre_f)
+                so = yc * 2 ** shift_of(("y0",) + yf)
                 try:
                     _, om, ok, oa = fit_scale(-ya * so)
                     oa /= so
-                    terms.append(("x0", ("y0",) + pre_f, om, ok))
+                    terms.append(("x0", ("y0",) + yf, om, ok))
                     coincidence = f"({om}) * 2^{ok}"
                 except ValueError:
                     oa = 0.0   # below the smallest learning rate: the ordering effect is smaller still
             if cm:
-                terms.append(("y0", post_f, cm, ck))
+                terms.append(("y0", cf, cm, ck))
             if pm:
-                terms.append(("x0", pre_f, pm, pk))
+                terms.append(("x0", pf, pm, pk))
             fixed = LoihiLearning(terms, x1_impulse=xi, x1_tau=x_tau, y1_impulse=yi, y1_tau=y_tau, rng_seed=seed)
             row.update({
                 "taupre_steps": rule.taupre, "x1_tau": x_tau, "taupost_steps": rule.taupost, "y1_tau": y_tau,
@@ -123,9 +123,9 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
                 "xtar_lsb": rule.xtar / lsb, "xtar_term": f"({cm}) * 2^{ck}" if cm else "0",
                 "xtar_lsb_fixed": -ca + 0.0, "pre_const_lsb": rule.pre_const / lsb,
                 "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa,
-                **({"post_bound": rule.post_bound, "post_weight_factor": "*".join(post_f) or "1",
-                    "pre_bound": rule.pre_bound, "pre_weight_factor": "*".join(pre_f) or "1"}
-                   if (rule.post_bound, rule.pre_bound) != ("hard", "hard") else {})})
+                **({"weight_factors": {"Apre": "*".join(xf) or "1", "xtar": "*".join(cf) or "1",
+                                       "Apost": "*".join(yf) or "1", "pre_const": "*".join(pf) or "1"}}
+                   if rule.weight_dependent else {})})
         elif isinstance(rule, SupervisedDepression):
             x_tau = int(np.clip(round(rule.taupre), 1, 255))
             xi, xm, xk, xa = fit_scale(-rule.Apre / lsb, impulse_cap(pre_rate, x_tau))

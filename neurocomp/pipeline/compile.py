@@ -209,8 +209,13 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
     if energy:
         from neurocomp.pipeline.energy import energy_of_network
         log("estimating energy (activity counted on the cpu target over the scored samples)")
+        ann = None
+        if spec.source.kind == "ann":   # a converted ANN: the conventional baseline is that ANN itself
+            from neurocomp.pipeline.conversion import source_ann_workload
+            ann = source_ann_workload(spec, sample_shape(spec.dataset.name, spec.base_dir))
         report["energy"] = energy_of_network(deployed, net, plan, schedule, learn_net=fixed if learned else None,
-                                             teacher=plan_teacher(net, plan, schedule, supervised)).summary()
+                                             teacher=plan_teacher(net, plan, schedule, supervised),
+                                             ann=ann).summary()
     info = {"spec": str(Path(spec_path).resolve()), **({"overrides": dict(overrides)} if overrides else {}),
             "model": spec.name, "target": backend.name,
             "source": spec.source.kind, "input_seed": spec.input.seed, "schedule": schedule.as_dict(),

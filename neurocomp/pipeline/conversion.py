@@ -39,24 +39,42 @@ def simulate_if(net: Network, x_in: np.ndarray, reset: str = "zero", batch: int 
     from neurocomp.ir import is_graded
     if reset not in ("zero", "subtract"):
         raise ValueError(f"reset {reset!r}: 'zero' or 'subtract'")
+    from neurocomp.backends.conv import pooled_factor
     unit = net.input.encoding.unit if is_graded(net.input.encoding) else 1.0
+    x_in = np.asarray(x_in)
+    steps = x_in.shape[1]
+    constant = x_in.ndim == 3 and steps > 1 and x_in.strides[1] == 0     # direct current: one row per sample
     counts = []
     for lo in range(0, len(x_in), batch):
-        emitted = {net.input.name: torch.from_numpy(np.asarray(x_in[lo:lo + batch], dtype=np.float64) * unit)}
+        rows = x_in[lo:lo + batch, :1] if constant else x_in[lo:lo + batch]
+        emitted = {net.input.name: torch.from_numpy(np.asarray(rows, dtype=np.float64) * unit)}
         for pop in net.execution_order():
             a = None
             for proj in net.incoming(pop.name):
                 s = emitted[proj.source]
                 b, T = s.shape[:2]
                 syn = proj.synapse
-                w = torch.from_numpy(np.array(syn.weight, dtype=np.float64))
                 if isinstance(syn, Conv):
-                    img = s.reshape((b * T,) + tuple(net.shape_of(proj.source)))
-                    y = torch.nn.functional.conv2d(img, w, stride=syn.stride, padding=syn.padding,
-                                                   dilation=syn.dilation, groups=syn.groups).reshape(b, T, -1)
+                    shape = tuple(net.shape_of(proj.source))
+                    img = s.reshape((b * T,) + shape)
+                    block = pooled_factor(syn, shape)      # a pooling folded into the kernel: pool, then the
+                    if block:                              # smaller kernel (4x fewer products for 2x2)
+                        (bh, bw), (c, h, w_) = block, shape
+                        img = img[:, :, :h // bh * bh, :w_ // bw * bw].reshape(
+                            b * T, c, h // bh, bh, w_ // bw, bw).sum(dim=(3, 5))
+                        weight = np.array(syn.weight[:, :, ::bh, ::bw], dtype=np.float64)
+                        kw = dict(stride=(syn.stride[0] // bh, syn.stride[1] // bw),
+                                  padding=(syn.padding[0] // bh, syn.padding[1] // bw), dilation=syn.dilation)
+                    else:
+                        weight = np.array(syn.weight, dtype=np.float64)
+                        kw = dict(stride=syn.stride, padding=syn.padding, dilation=syn.dilation)
+                    y = torch.nn.functional.conv2d(img, torch.from_numpy(weight), groups=syn.groups,
+                                                   **kw).reshape(b, T, -1)
                 else:
-                    y = s @ w.T
+                    y = s @ torch.from_numpy(np.array(syn.weight, dtype=np.float64)).T
                 a = y if a is None else a + y
+            if a.shape[1] == 1 and steps > 1:
+                a = a.expand(-1, steps, -1)
             n = pop.neuron
             bias = torch.from_numpy(np.array(n.bias, dtype=np.float64))
             u = torch.zeros(a.shape[0], a.shape[2], dtype=torch.float64)
@@ -111,3 +129,42 @@ def accuracy_latency(spec, net: Network, fixed: Network, x_test: np.ndarray, y_t
             "reference": "ann = the module's own forward (float32); snn_float = float target (Lava's float LIF, "
                          "reset to zero); snn_fixed = cpu target (bit-accurate Loihi integers); "
                          "snn_float_reset_subtract = float what-if with reset by subtraction (not a target)"}
+
+
+def source_ann_workload(spec, input_shape: tuple) -> list:
+    """The source ANN's own layers as the conventional baseline's job (:class:`~neurocomp.energy.cost.
+    AnnLayer`): every ``nn.Conv2d``, ``nn.AvgPool2d`` (a depthwise conv) and ``nn.Linear`` of the module
+    with its real weights, BatchNorm folded into the layer before it as a deployed ANN has it — not the
+    SNN's composed layers, whose pooling is folded into the next layer's (bigger) kernel."""
+    from neurocomp.energy.cost import AnnLayer
+    from neurocomp.frontends.ann import ann_layers, build_ann
+    from neurocomp.frontends.torch_layers import ConvOp
+    out = []
+    for layer in ann_layers(build_ann(spec), input_shape):
+        for path, op, in_shape in layer.ops or []:
+            if isinstance(op, ConvOp):
+                if op.kind == "norm":
+                    continue
+                conv = Conv(op.weight, op.stride, op.padding, op.dilation, op.groups)
+                c, h, w = conv.output_shape(in_shape)
+                bias = np.repeat(op.bias, h * w) if op.bias is not None else np.zeros(c * h * w)
+                out.append(AnnLayer(path, conv.dense_matrix(in_shape).astype(np.float32), bias.astype(np.float32),
+                                    (conv, tuple(in_shape))))
+            else:
+                bias = op.bias if op.bias is not None else np.zeros(op.weight.shape[0])
+                out.append(AnnLayer(path, op.weight.astype(np.float32), np.asarray(bias, dtype=np.float32)))
+    return out
+
+
+def build_source_ann(build, log=lambda s: None) -> Optional[list]:
+    """:func:`source_ann_workload` for a build of a converted ANN, from the spec its build.json names
+    (``None``, said in the log, when that spec or its files are gone: the equivalent ANN is used)."""
+    from neurocomp.data import sample_shape
+    from neurocomp.errors import NeurocompError
+    from neurocomp.spec import load_spec
+    try:
+        spec = load_spec(build.info["spec"], overrides=build.info.get("overrides"))
+        return source_ann_workload(spec, sample_shape(spec.dataset.name, spec.base_dir))
+    except NeurocompError as e:
+        log(f"the source ANN is not readable ({e}); the baseline is the SNN's equivalent ANN")
+        return None

@@ -12,7 +12,7 @@ from neurocomp.passes.quantize_rules import supervised_projections
 
 def energy_of_network(deployed, float_net, plan, schedule, learn_net=None, teacher=None,
                       devices: Optional[Sequence[str]] = None, baseline: str = "gpu", placement=None,
-                      measure: bool = True, log=lambda s: None):
+                      measure: bool = True, log=lambda s: None, ann=None):
     """The energy report of ``deployed`` (learning frozen) on ``plan``'s held-out samples, plus the
     learning run of ``learn_net`` (the network before learning) on ``plan``'s training samples."""
     from neurocomp.energy import DEFAULT_DEVICES, estimate_energy
@@ -28,7 +28,7 @@ def energy_of_network(deployed, float_net, plan, schedule, learn_net=None, teach
                            probe=True)
     return estimate_energy(frozen, result, devices=devices or DEFAULT_DEVICES, baseline=baseline,
                            float_net=float_net, placement=placement, measure=measure, learning_result=learning,
-                           learning_net=learn_net)
+                           learning_net=learn_net, ann=ann)
 
 
 def energy_of_build(build, samples: Optional[int] = None, devices=None, baseline: str = "gpu", placement=None,
@@ -43,6 +43,10 @@ def energy_of_build(build, samples: Optional[int] = None, devices=None, baseline
         plan.train = plan.train.head(samples or len(plan.train))
         learn_net = build.initial
         teacher = plan_teacher(build.initial, plan, build.schedule, supervised_projections(build.initial))
+    ann = None
+    if build.info.get("source") == "ann":    # a converted ANN: the baseline is that ANN (its spec names it)
+        from neurocomp.pipeline.conversion import build_source_ann
+        ann = build_source_ann(build, log)
     return energy_of_network(build.fixed, build.float_net, plan, build.schedule, learn_net=learn_net,
                              teacher=teacher, devices=devices, baseline=baseline, placement=placement,
-                             measure=measure, log=log)
+                             measure=measure, log=log, ann=ann)

@@ -47,6 +47,11 @@ def hardware_in_the_loop(build, target: str = "loihi-sim", samples: Optional[int
     mismatches (where each differing sample first departs from the golden run), and context.
     """
     fixed = build.frozen
+    graded = [p.name for p in fixed.projections if getattr(p.synapse, "num_message_bits", 0)]
+    if graded:   # Lava's io Injector sends float64 frames; its graded Dense then shifts a float (TypeError)
+        raise NeurocompError(f"{build.path}: graded (current) input ({', '.join(graded)}) cannot go through "
+                             "Lava's io Injector, whose channel is float; run the build with "
+                             "'neurocomp run --target loihi-sim' (a RingBuffer of int32 values) instead")
     record = [p.name for p in fixed.populations] if record_all else None
     schedule = build.schedule
     rt = NetworkRuntime(fixed, target=target, record=record, input_seed=build.info.get("input_seed", 0),

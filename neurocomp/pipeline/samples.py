@@ -7,7 +7,10 @@ calibrates on the first ``quantize.calibration_samples`` training samples.
 Stream schedule: a plastic network learns on the first ``learning.samples`` training samples; an
 unsupervised one is then labelled on the next ``learning.label_samples`` (a supervised readout needs
 none: output neuron ``j`` is class ``j``) and scored on ``learning.test_samples`` held-out samples,
-played after the labelling samples as one stream. Calibration: the first 20 training samples (or,
+played after the labelling samples as one stream. Training and labelling positions past the training
+set cycle through it again (position ``i`` is training digit ``i mod n``, freshly encoded: its random
+stream is seeded by the position), so a network can learn on every training digit and more than once, and
+be labelled on digits it learned from, as Diehl & Cook do. Calibration: the first 20 training samples (or,
 for a network that does not learn, the first 20 evaluation samples).
 
 Replay: a source that carries its own input (a Brian2 ``SpikeGeneratorGroup`` with spikes) and
@@ -91,22 +94,24 @@ def _empty(n_in: int, T: int) -> Samples:
 
 
 def _encode(split_x, split_y, lo, hi, enc, T, seed) -> Samples:
+    """Positions ``lo..hi-1`` of the split (cycling past its end), each encoded with its position's seed."""
     if hi <= lo:
         return Samples(np.zeros((0, T, split_x[0].size), dtype=bool), split_x[:0], split_y[:0])
     idx = np.arange(lo, hi)
-    return Samples(encode(split_x[lo:hi], enc, T, seed=seed, indices=idx), split_x[lo:hi], split_y[lo:hi])
+    take = idx % len(split_x)
+    return Samples(encode(split_x[take], enc, T, seed=seed, indices=idx), split_x[take], split_y[take])
 
 
 def stream_sizes(spec, net: Network, split, test_override: Optional[int] = None) -> PlanSizes:
     from neurocomp.spec import LearningSpec
     ls = spec.learning or LearningSpec()
     plastic, supervised = net.is_plastic, bool(supervised_projections(net))
-    n_train = min(ls.samples, len(split.x_train)) if plastic else 0
-    n_label = min(ls.label_samples, len(split.x_train) - n_train) if plastic and not supervised else 0
+    n_train = ls.samples if plastic else 0              # past the training set: cycles through it
+    n_label = ls.label_samples if plastic and not supervised else 0
     n_test = min(test_override or ls.test_samples, len(split.x_test))
     if plastic and not supervised and n_label < 1:
-        raise NeurocompError(f"{spec.path}: learning.samples + learning.label_samples exceed the "
-                             f"{len(split.x_train)} training samples")
+        raise NeurocompError(f"{spec.path}: learning.label_samples must be >= 1 (an unsupervised readout "
+                             "labels its neurons)")
     return PlanSizes(n_train, n_label, n_test, STREAM_CALIBRATION)
 
 

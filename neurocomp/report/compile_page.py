@@ -2,7 +2,8 @@
 
 :func:`render_compile_html` turns a compile report and the two networks (the float IR and the fixed
 point network the build deploys) into ``report.html``: the float -> integer table per layer, the
-learning rules, weight histograms before/after quantisation, u/v headroom, accuracy and agreement,
+learning rules, weight histograms before/after quantisation, u/v headroom, accuracy (for a converted
+ANN also against timesteps: ANN / SNN float / SNN fixed) and agreement,
 float vs fixed spike counts and where they first diverge, the core mapping and the timing.
 
 Figures are matplotlib ``Figure`` objects rendered by the Agg canvas (no GUI backend) and inlined as
@@ -35,6 +36,8 @@ COLOURS = {
     "headroom_ok": "#2ca02c",
     "headroom_low": "#ff7f0e",  # below 1 bit
     "headroom_none": "#d62728",  # at or past the 24-bit limit
+    "ann": "#000000",           # a converted ANN's own accuracy
+    "what_if": "#7f7f7f",       # the reset-by-subtraction what-if
 }
 SIGN_MODES = {0: "–", 1: "mixed", 2: "excitatory", 3: "inhibitory"}
 UV_BITS = 24          # Lava's fixed-point LIF: u and v are signed 24-bit registers
@@ -164,6 +167,56 @@ def _accuracy(report: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _figure_conversion(conv: Mapping[str, Any]) -> str:
+    curve = conv["curve"]
+    steps = [r["timesteps"] for r in curve]
+    fig = _figure(6.8, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.axhline(100 * conv["ann_accuracy"], color=COLOURS["ann"], ls="--", lw=1.2, label="ANN (the module itself)")
+    ax.axhline(100 * conv["ann_accuracy"] - 1, color=COLOURS["ann"], ls=":", lw=0.8, label="ANN − 1 pp")
+    for key, colour, marker, label in (
+            ("snn_float", COLOURS["float"], "o-", "SNN float (Lava's LIF: reset to zero)"),
+            ("snn_fixed", COLOURS["fixed"], "s-", "SNN fixed point (cpu, bit-accurate)"),
+            ("snn_float_reset_subtract", COLOURS["what_if"], "^:", "SNN float, reset by subtraction (what-if)")):
+        ax.plot(steps, [100 * r[key] for r in curve], marker, color=colour, label=label, ms=5)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(t) for t in steps])
+    ax.set_xlabel("timesteps per sample (latency)", fontsize=9)
+    ax.set_ylabel("held-out accuracy (%)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return _png(fig)
+
+
+def _conversion(report: Mapping[str, Any]) -> str:
+    conv = report.get("conversion")
+    if not conv:
+        return ""
+    out = ["<h2 id='h-conversion'>Conversion: accuracy vs timesteps</h2>"]
+    curve = conv.get("curve") or []
+    if curve:
+        out.append(_img(_figure_conversion(conv), "accuracy of the ANN and the converted SNN per timesteps",
+                        "fig-conversion"))
+    out.append("<table id='conversion'><tr><th>timesteps</th><th>ANN</th><th>SNN float</th><th>SNN fixed</th>"
+               "<th>reset by subtraction (what-if)</th><th>float = fixed predictions</th>"
+               "<th>silent samples (fixed)</th></tr>")
+    for r in curve:
+        out.append(f"<tr data-timesteps='{int(r['timesteps'])}'>{_td(r['timesteps'])}{_td(r['ann'], _pct(r['ann']))}"
+                   f"{_td(r['snn_float'], _pct(r['snn_float']))}{_td(r['snn_fixed'], _pct(r['snn_fixed']))}"
+                   f"{_td(r['snn_float_reset_subtract'], _pct(r['snn_float_reset_subtract']))}"
+                   f"{_td(r['fixed_vs_float_predictions_equal'], _pct(r['fixed_vs_float_predictions_equal']))}"
+                   f"{_td(r['silent_samples_fixed'])}</tr>")
+    out.append("</table>")
+    fastest = conv.get("fastest_within_1pp")
+    out.append(_note(f"{conv.get('held_out', '?')} held-out samples. "
+                     + (f"Fewest timesteps with the fixed-point SNN within 1 pp of the ANN: {fastest}. "
+                        if fastest is not None else "No timesteps brought the fixed-point SNN within 1 pp of the ANN. ")
+                     + "Lava's LIF resets v to zero after a spike; the grey what-if resets by subtracting the "
+                       "threshold (conversion theory's neuron): the gap between them is what the reset costs."))
+    return "\n".join(out)
+
+
 def _agreement(report: Mapping[str, Any]) -> str:
     out = ["<h2 id='h-agreement'>Agreement: target vs cpu</h2>"]
     ag = report.get("agreement") or {}
@@ -272,7 +325,10 @@ def _float_equivalent(fixed_syn, scale: float) -> np.ndarray:
 def weight_pairs(report: Mapping[str, Any], float_net, fixed_net) -> List[dict]:
     """Per projection of ``float_net``: its float weights and the float value the fixed network's
     integers stand for (``int * 2**exp / S``, S = the target population's scale in the report)."""
+    from neurocomp.ir import is_graded
     scales = {r.get("name"): r.get("scale") for r in report.get("layers") or []}
+    # a graded input's integers are levels: its projections' integers stand for weight x unit
+    unit = float_net.input.encoding.unit if is_graded(float_net.input.encoding) else 1.0
     pairs = []
     for p in float_net.projections:
         try:
@@ -284,11 +340,12 @@ def weight_pairs(report: Mapping[str, Any], float_net, fixed_net) -> List[dict]:
             continue
         syn = fp.synapse
         plastic = p.plasticity is not None or fp.plasticity is not None
+        per = unit if p.source == float_net.input.name else 1.0
         pairs.append({"projection": p.name, "source": p.source, "target": p.target, "scale": float(scale),
                       "float": np.asarray(p.synapse.weight, dtype=np.float64).ravel(),
-                      "fixed": _float_equivalent(syn, float(scale)).ravel(), "plastic": plastic,
+                      "fixed": _float_equivalent(syn, float(scale)).ravel() / per, "plastic": plastic,
                       "lsb": (2.0 ** (getattr(syn, "weight_exp", 0) + 8 - getattr(syn, "num_weight_bits", 8)
-                                      + int(getattr(syn, "sign_mode", 0) == 1)) / float(scale))})
+                                      + int(getattr(syn, "sign_mode", 0) == 1)) / float(scale)) / per})
     return pairs
 
 
@@ -549,6 +606,7 @@ def render_compile_html(report: Mapping[str, Any], float_net=None, fixed_net=Non
              f"<h1>Compile report: {_e(model)} → {_e(target)}</h1>",
              _guard("header", lambda: _header(report)),
              _guard("accuracy", lambda: _accuracy(report)),
+             _guard("conversion", lambda: _conversion(report)),
              _guard("agreement", lambda: _agreement(report)),
              _guard("layers", lambda: _layers(report) + _rules(report)),
              _guard("weights", lambda: _weights(report, float_net, fixed_net)),
