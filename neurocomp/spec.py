@@ -132,10 +132,13 @@ class NetxSource(_Strict):
 
 
 class InputSpec(_Strict):
-    encoding: Literal["rate", "latency", "current"] = "rate"
+    encoding: Literal["rate", "latency", "current", "sinusoid"] = "rate"
     timesteps: int = Field(25, ge=1, le=100_000)
     max_rate: float = Field(1.0, gt=0.0, le=1.0, description="rate code: spike probability per step at x=1")
     threshold: float = Field(0.0, ge=0.0, lt=1.0, description="latency code: inputs <= threshold never spike")
+    max_freq: float = Field(64.0, gt=0.0, le=500.0, description="sinusoid code: Hz of a pixel of 1 (one spike per "
+                                                                "period at its peak; dt = 1 ms per step, so at "
+                                                                "most 500 Hz, Nyquist)")
     bits: int = Field(8, ge=1, le=24, description="current (graded) input: a feature x becomes round(x * "
                                                   "(2**bits - 1)) every step")
     seed: int = Field(0, ge=0)
@@ -526,9 +529,11 @@ def dataset_where(spec: ModelSpec) -> str:
 
 def input_encoding(spec: ModelSpec):
     """The IR encoding node the spec's ``input`` section describes."""
-    from neurocomp.ir.encodings import CurrentEncoding, LatencyEncoding, RateEncoding
+    from neurocomp.ir.encodings import CurrentEncoding, LatencyEncoding, RateEncoding, SinusoidEncoding
     if spec.input.encoding == "rate":
         return RateEncoding(max_rate=spec.input.max_rate)
+    if spec.input.encoding == "sinusoid":
+        return SinusoidEncoding(max_freq=spec.input.max_freq)
     if spec.input.encoding == "current":
         return CurrentEncoding(bits=spec.input.bits)
     return LatencyEncoding(threshold=spec.input.threshold)

@@ -3,7 +3,8 @@
 Encoding is deterministic: sample ``i`` of a dataset always gets the same spikes (its random stream is
 seeded by ``(seed, i)``), so every target — float, cpu, Lava, chip — sees identical input.
 
-Two kinds of input: **spikes** (:class:`RateEncoding`, :class:`LatencyEncoding`: bool trains) and
+Two kinds of input: **spikes** (:class:`RateEncoding`, :class:`LatencyEncoding`,
+:class:`SinusoidEncoding`: bool trains) and
 **graded values** (:class:`CurrentEncoding`: every step the same integer per feature, what Lava's
 ``Dense``/``Conv`` with ``num_message_bits > 0`` multiply their weights with — direct-current input,
 as converted ANNs take it).
@@ -31,6 +32,46 @@ class LatencyEncoding:
 
     threshold: float = 0.0
     kind: str = "latency"
+
+
+@dataclass(frozen=True)
+class SinusoidEncoding:
+    """Phase code: a pixel ``x`` in [0, 1] drives ``sin(2 pi f t dt)`` with ``f = x * max_freq`` Hz, ``t``
+    the step within the sample (0 at its first step) and ``dt`` seconds per step (one Brian2 ``dt``, 1 ms);
+    it spikes once per period, on the step holding the peak: peak ``k`` (``k = 0, 1, ...``) lies at
+    ``tau_k = (k + 1/4) / (f dt)`` steps and step ``floor(tau_k)`` spikes. ``x = 0`` never spikes.
+    ``max_freq * dt <= 1/2`` (Nyquist: at most one peak per step). No randomness.
+    """
+
+    max_freq: float = 64.0
+    dt: float = 1e-3
+    kind: str = "sinusoid"
+
+    def __post_init__(self):
+        for name in ("max_freq", "dt"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(v) or v <= 0:
+                raise ValueError(f"SinusoidEncoding.{name}: expected a finite number > 0, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        if self.max_freq * self.dt > 0.5:
+            raise ValueError(f"SinusoidEncoding.max_freq: {self.max_freq:g} Hz is above Nyquist "
+                             f"(1 / (2 dt) = {0.5 / self.dt:g} Hz)")
+
+    def cycles_per_step(self, x: np.ndarray) -> np.ndarray:
+        """Periods per step of each feature: ``clip(x, 0, 1) * max_freq * dt`` (its spikes per step in
+        the long run)."""
+        return np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * (self.max_freq * self.dt)
+
+
+def sinusoid_spikes(x: np.ndarray, encoding: SinusoidEncoding, timesteps: int) -> np.ndarray:
+    """Bool ``[samples, timesteps, n]`` of :class:`SinusoidEncoding` for features ``[samples, n]``: step
+    ``t`` spikes when a peak falls in ``[t, t + 1)``, i.e. when the number of peaks before ``t + 1``,
+    ``max(0, ceil(c (t + 1) - 1/4))`` with ``c`` cycles per step, exceeds that before ``t``."""
+    c = encoding.cycles_per_step(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
+    edges = np.arange(timesteps + 1, dtype=np.float64)
+    peaks = np.maximum(0.0, np.ceil(edges[None, :, None] * c[:, None, :] - 0.25))  # peaks before each edge
+    return np.diff(peaks, axis=1) > 0
 
 
 @dataclass(frozen=True)
@@ -70,7 +111,7 @@ class CurrentEncoding:
         return np.uint8 if self.bits <= 8 else np.uint16 if self.bits <= 16 else np.uint32
 
 
-Encoding = Union[RateEncoding, LatencyEncoding, CurrentEncoding]
+Encoding = Union[RateEncoding, LatencyEncoding, SinusoidEncoding, CurrentEncoding]
 
 
 def is_graded(encoding) -> bool:
@@ -112,7 +153,20 @@ def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
         s, n = np.nonzero(x > encoding.threshold)
         out[s, t[s, n], n] = True
         return out
+    if isinstance(encoding, SinusoidEncoding):
+        return sinusoid_spikes(x, encoding, timesteps)
     if isinstance(encoding, CurrentEncoding):
         levels = np.rint(x * encoding.levels).astype(encoding.dtype)
         return np.broadcast_to(levels[:, None, :], (len(x), timesteps, x.shape[1]))
     raise TypeError(f"unknown encoding {encoding!r}")
+
+
+def _register_node_types() -> None:
+    """Add the encodings that :mod:`neurocomp.ir.serialize`'s own table does not list to its
+    ``NODE_TYPES`` (as its docstring asks of node modules), so a build's network file holding one loads.
+    Imported here, at the end, because serialize imports this module (every name it takes is defined)."""
+    from neurocomp.ir import serialize
+    serialize.NODE_TYPES.setdefault(SinusoidEncoding.__name__, SinusoidEncoding)
+
+
+_register_node_types()
