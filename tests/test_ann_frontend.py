@@ -15,6 +15,7 @@ from torch import nn
 from neurocomp.errors import FrontendError
 from neurocomp.frontends import ann
 from neurocomp.ir import CurrentEncoding, RateEncoding, encode
+from neurocomp.ir.encodings import SinusoidEncoding
 from neurocomp.ir.schedule import BATCHED, Schedule
 
 
@@ -104,6 +105,11 @@ def test_normalisation_lambdas_and_scaled_weights(normalize, percentile):
                                normalize, percentile)
     assert det_r["input_lambda"] == 2.0
     np.testing.assert_allclose(net_r.projections[0].synapse.weight, layers[0].synapse.weight * 2.0 / got[0])
+    # a sinusoid code's white pixel spikes max_freq * dt times per step (here 0.25: lambda 4)
+    net_s, det_s = ann.convert(layers, x.reshape(200, -1).double().numpy(), "t", 10, SinusoidEncoding(250.0),
+                               (1, 8, 8), normalize, percentile)
+    assert det_s["input_lambda"] == pytest.approx(4.0)
+    np.testing.assert_allclose(net_s.projections[0].synapse.weight, layers[0].synapse.weight * 4.0 / got[0])
 
 
 def test_converted_rates_follow_the_ann_activations():

@@ -24,7 +24,7 @@ def _edit(spec, old, new):
     ("name: tiny", "name: tiny\nflavour: vanilla", "flavour", "unknown key"),
     ("timesteps: 8", "timesteps: eight", "input.timesteps", "integer"),
     ("timesteps: 8", "timesteps: 0", "input.timesteps", "greater than or equal to 1"),
-    ("encoding: rate", "encoding: morse", "input.encoding", "allowed: 'rate', 'latency' or 'current'"),
+    ("encoding: rate", "encoding: morse", "input.encoding", "allowed: 'rate', 'latency', 'current' or 'sinusoid'"),
     ("kind: torch", "kind: tensorflow", "source.kind", "got .tensorflow., allowed: .torch., .slayer., .brian2."),
     ("weights: weights.pt", "weights: missing.pt", "source.weights", "file not found"),
     ("factory: net.py:build", "factory: nope.py:build", "source.factory", "file not found"),

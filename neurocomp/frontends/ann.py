@@ -301,12 +301,14 @@ def check_forward(layers: List[AnnLayer], model: nn.Module, x: np.ndarray, input
 def convert(layers: List[AnnLayer], x: np.ndarray, name: str, timesteps: int, encoding, input_shape: tuple,
             normalize: str = "percentile", percentile: float = 99.9, threshold_scale: float = 1.0):
     """The normalised IF network and the per-layer ``lambda`` (module docstring) -> ``(network, details)``."""
-    from neurocomp.ir.encodings import LatencyEncoding, RateEncoding
+    from neurocomp.ir.encodings import LatencyEncoding, RateEncoding, SinusoidEncoding
     if isinstance(encoding, LatencyEncoding):
         raise FrontendError("input.encoding: latency codes one spike per pixel, which carries no rate for a "
                             "converted ANN; use current (graded input) or rate")
     acts = ann_forward(layers, x)
-    lam_in = 1.0 / encoding.max_rate if isinstance(encoding, RateEncoding) else 1.0
+    # the input layer's activation scale: spikes per step of a white pixel (1 for graded input)
+    lam_in = (1.0 / encoding.max_rate if isinstance(encoding, RateEncoding)
+              else 1.0 / (encoding.max_freq * encoding.dt) if isinstance(encoding, SinusoidEncoding) else 1.0)
     pops, projs, rows, prev, prev_lam = [], [], [], "input", lam_in
     for layer, a in zip(layers, acts):
         lam = _statistic(a, normalize, percentile)

@@ -159,14 +159,3 @@ def encode(x: np.ndarray, encoding: Encoding, timesteps: int, seed: int = 0,
         levels = np.rint(x * encoding.levels).astype(encoding.dtype)
         return np.broadcast_to(levels[:, None, :], (len(x), timesteps, x.shape[1]))
     raise TypeError(f"unknown encoding {encoding!r}")
-
-
-def _register_node_types() -> None:
-    """Add the encodings that :mod:`neurocomp.ir.serialize`'s own table does not list to its
-    ``NODE_TYPES`` (as its docstring asks of node modules), so a build's network file holding one loads.
-    Imported here, at the end, because serialize imports this module (every name it takes is defined)."""
-    from neurocomp.ir import serialize
-    serialize.NODE_TYPES.setdefault(SinusoidEncoding.__name__, SinusoidEncoding)
-
-
-_register_node_types()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocomp.errors import BuildError, one_line
-from neurocomp.ir.encodings import CurrentEncoding, LatencyEncoding, RateEncoding
+from neurocomp.ir.encodings import CurrentEncoding, LatencyEncoding, RateEncoding, SinusoidEncoding
 from neurocomp.ir.graph import Input, Network, Population, Projection
 from neurocomp.ir.neurons import ATRLIF, LIF, LoihiATRLIF, LoihiLIF
 from neurocomp.ir.plasticity import STDP, LoihiLearning, SupervisedDepression
@@ -23,7 +23,7 @@ IR_VERSION = 1
 
 NODE_TYPES = {cls.__name__: cls for cls in (LIF, LoihiLIF, Dense, LoihiDense, RateEncoding, LatencyEncoding,
                                              STDP, SupervisedDepression, LoihiLearning, Conv, LoihiConv,
-                                             CurrentEncoding, ATRLIF, LoihiATRLIF)}
+                                             CurrentEncoding, SinusoidEncoding, ATRLIF, LoihiATRLIF)}
 
 
 def _node_to_json(node, arrays: dict, prefix: str) -> dict:
