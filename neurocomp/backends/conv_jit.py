@@ -14,14 +14,10 @@ wrap is a mask of the two's-complement value (``(a + 2**23) mod 2**24 - 2**23``,
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
-from numba import config, njit
+from numba import njit
 
-from neurocomp.backends.fixed_point_jit import ACT_SHIFT, BYTES_TO_BITS, MAX_UV, UV_RANGE, _ctz, _decay, _i32
+from neurocomp.backends.fixed_point_jit import BYTES_TO_BITS, _ctz, _i32, in_parallel, lif_step
 
 CONV_HALF = 2 ** 23
 CONV_MASK = 2 ** 24 - 1
@@ -86,27 +82,6 @@ def _scatter(acc, row, weights, taps, tap_ptr, p, counts, touched):
             wb = (ci * n_taps + taps[e, 1]) * cog
             for j in range(cog):
                 acc[ab + j] += n * weights[wb + j]
-
-
-@njit(inline="always")
-def _lif_step(a, u, v, keep_u, keep_v, bias, threshold, o, c):
-    """One step of Lava's bit-accurate LIF on int32 lanes, in place, exactly as fixed_point_jit's
-    kernel computes it; ``a`` the InPort's int32 sum, ``o`` the step's spikes, ``c`` spike counts."""
-    n = a.shape[0]
-    for j in range(n):
-        # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
-        uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
-        uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-        uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-        # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
-        vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
-        u[j] = uu
-        v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
-    for j in range(n):            # spike where v > vth << 6, reset v there
-        fired = v[j] > threshold
-        o[j] = fired
-        c[j] += fired
-        v[j] = 0 if fired else v[j]
 
 
 @njit(inline="always")
@@ -176,7 +151,7 @@ def _run_conv_lif(words, weights, taps, tap_ptr, p, has_wrap, extra, has_extra, 
                 e = extra[k, t]
                 for j in range(n):
                     a[j] = _i32(a[j] + e[j])
-            _lif_step(a, u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
+            lif_step(a, u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
             if probe:
                 for j in range(n):
                     u_out[k, t, j] = u[j]
@@ -193,31 +168,19 @@ def _run_lif(act, keep_u, keep_v, bias, threshold, out, counts, probe, u_out, v_
         c = counts[k]
         c[:] = 0
         for t in range(act.shape[1]):
-            _lif_step(act[k, t], u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
+            lif_step(act[k, t], u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
             if probe:
                 for j in range(n):
                     u_out[k, t, j] = u[j]
                     v_out[k, t, j] = v[j]
 
 
-# Samples run in parallel on Python threads (the kernels release the GIL), a few samples per task,
-# as in fixed_point_jit.
+# Samples run in parallel on fixed_point_jit's threads (the kernels release the GIL), a few per task.
 SAMPLES_PER_TASK = 4
-THREADS = max(1, min(config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
-_pool = None
-_pool_lock = threading.Lock()
 
 
 def _parallel(fn, n: int):
-    global _pool
-    if THREADS == 1 or n <= SAMPLES_PER_TASK:
-        fn(0, n)
-        return
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-conv")
-    for _ in _pool.map(lambda lo: fn(lo, min(lo + SAMPLES_PER_TASK, n)), range(0, n, SAMPLES_PER_TASK)):
-        pass
+    in_parallel(fn, n, SAMPLES_PER_TASK)
 
 
 def conv_activation(words, weights, taps, tap_ptr, params, out):

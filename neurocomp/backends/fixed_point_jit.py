@@ -90,6 +90,27 @@ def _decay(x, keep):
 
 
 @njit(inline="always")
+def lif_step(a, u, v, keep_u, keep_v, bias, threshold, o, c):
+    """One step of Lava's bit-accurate LIF on int32 lanes, in place (every kernel's neuron update):
+    ``a`` the InPort's int32 sum, ``o`` the step's spikes, ``c`` spike counts."""
+    n = a.shape[0]
+    for j in range(n):
+        # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
+        uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
+        uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+        uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
+        # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
+        vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
+        u[j] = uu
+        v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+    for j in range(n):            # spike where v > vth << 6, reset v there
+        fired = v[j] > threshold
+        o[j] = fired
+        c[j] += fired
+        v[j] = 0 if fired else v[j]
+
+
+@njit(inline="always")
 def _add_message(a, dot, weight_exp, first):
     """Add what one Dense sends over its int32 channel, ``acc << e`` or ``acc >> -e`` cut to int32, to
     the InPort's int32 sum ``a`` (``first``: set it instead).
@@ -223,21 +244,7 @@ def _run_lif_population(words, blocks, projection_blocks, weights, weight_exps, 
                         for j in range(n):
                             dot[j] += acc[j]
                 _add_message(a, dot, weight_exps[p], p == 0)
-            for j in range(n):
-                # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
-                uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
-                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-                # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
-                vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
-                u[j] = uu
-                v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
-            o = out[k, t]
-            for j in range(n):            # spike where v > vth << 6, reset v there
-                fired = v[j] > threshold
-                o[j] = fired
-                c[j] += fired
-                v[j] = 0 if fired else v[j]
+            lif_step(a, u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
             if probe:
                 for j in range(n):
                     u_out[k, t, j] = u[j]
@@ -254,24 +261,28 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
-def run_lif_population(words, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
-                       threshold, out, counts, probe, u_out, v_out):
-    """:func:`_run_lif_population` over all samples, :data:`SAMPLES_PER_TASK` at a time on :data:`THREADS` threads."""
+def in_parallel(fn, n: int, per_task: int = SAMPLES_PER_TASK) -> None:
+    """``fn(lo, hi)`` over ``0..n`` in slices of ``per_task`` samples on :data:`THREADS` threads (one
+    pool for every compiled kernel; in the calling thread when one slice or one thread suffices)."""
     global _pool
-    params = (blocks, projection_blocks, weights, weight_exps, np.int32(keep_u), np.int32(keep_v), bias,
-              np.int32(threshold))
-    n = words.shape[0]
-    if THREADS == 1 or n <= SAMPLES_PER_TASK:
-        _run_lif_population(words, *params, out, counts, probe, u_out, v_out)
+    if THREADS == 1 or n <= per_task:
+        fn(0, n)
         return
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-lif")
+            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-kernel")
+    for _ in _pool.map(lambda lo: fn(lo, min(lo + per_task, n)), range(0, n, per_task)):
+        pass
 
-    def task(lo):
-        hi = min(lo + SAMPLES_PER_TASK, n)
+
+def run_lif_population(words, blocks, projection_blocks, weights, weight_exps, keep_u, keep_v, bias,
+                       threshold, out, counts, probe, u_out, v_out):
+    """:func:`_run_lif_population` over all samples, :data:`SAMPLES_PER_TASK` at a time on :data:`THREADS` threads."""
+    params = (blocks, projection_blocks, weights, weight_exps, np.int32(keep_u), np.int32(keep_v), bias,
+              np.int32(threshold))
+
+    def task(lo, hi):
         u_part, v_part = (u_out[lo:hi], v_out[lo:hi]) if probe else (u_out, v_out)
         _run_lif_population(words[lo:hi], *params, out[lo:hi], counts[lo:hi], probe, u_part, v_part)
 
-    for _ in _pool.map(task, range(0, n, SAMPLES_PER_TASK)):
-        pass
+    in_parallel(task, words.shape[0])

@@ -20,14 +20,10 @@ Everything is integer arithmetic, exact by construction:
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
-from numba import config, njit
+from numba import njit
 
-from neurocomp.backends.fixed_point_jit import ACT_SHIFT, MAX_UV, UV_RANGE, _decay, _i32
+from neurocomp.backends.fixed_point_jit import _i32, in_parallel, lif_step
 
 CONV_HALF = 2 ** 23
 CONV_MASK = 2 ** 24 - 1
@@ -134,42 +130,19 @@ def _run_lif(act, n_steps, keep_u, keep_v, bias, threshold, out, counts, probe, 
         c[:] = 0
         for t in range(n_steps):
             a = act[k, t if varying else 0]
-            for j in range(n):
-                uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
-                uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-                uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-                vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
-                u[j] = uu
-                v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
-            o = out[k, t]
-            for j in range(n):
-                fired = v[j] > threshold
-                o[j] = fired
-                c[j] += fired
-                v[j] = 0 if fired else v[j]
+            lif_step(a, u, v, keep_u, keep_v, bias, threshold, out[k, t], c)
             if probe:
                 for j in range(n):
                     u_out[k, t, j] = u[j]
                     v_out[k, t, j] = v[j]
 
 
-# samples in parallel on Python threads (the kernels release the GIL), as in fixed_point_jit
+# samples in parallel on fixed_point_jit's threads (the kernels release the GIL)
 SAMPLES_PER_TASK = 8
-THREADS = max(1, min(config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
-_pool = None
-_pool_lock = threading.Lock()
 
 
 def _parallel(fn, n: int) -> None:
-    global _pool
-    if THREADS == 1 or n <= SAMPLES_PER_TASK:
-        fn(0, n)
-        return
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="neurocomp-graded")
-    for _ in _pool.map(lambda lo: fn(lo, min(lo + SAMPLES_PER_TASK, n)), range(0, n, SAMPLES_PER_TASK)):
-        pass
+    in_parallel(fn, n, SAMPLES_PER_TASK)
 
 
 def dense_messages(values, weights_t, weight_exp, out) -> None:
