@@ -29,6 +29,9 @@ from neurocomp.ir import Network, RateEncoding, SupervisedDepression
 from neurocomp.ir.schedule import fold_stream, to_stream
 
 
+REPLAY_CHUNK = 20000  # steps of replayed input per Brian2 run (see Brian2Session.run_stream)
+
+
 @dataclass(frozen=True)
 class SampleRates:
     """The samples a rate-coded stream was drawn from, for a PoissonGroup reference run.
@@ -248,9 +251,14 @@ class Brian2Session:
         steps = len(spikes_in)
         t0_steps = int(round(float(net.t) / self.model.dt))
         rate_op = self._poisson_operation(rates, steps, t0_steps) if poisson else None
+        chunks = [(0, steps)]
         if not poisson:
+            # replayed in chunks of REPLAY_CHUNK steps: Brian2's numpy SpikeGeneratorGroup casts its whole
+            # int32 spike-time array to int64 on every step (searchsorted against an int64 step), so one
+            # long stream costs steps x spikes; a chunk starting at the current t replays exactly
             k, idx = np.nonzero(spikes_in)
-            inp.set_spikes(idx, (k + t0_steps) * self.model.dt * b2.second)
+            chunks = [(lo, min(lo + REPLAY_CHUNK, steps)) for lo in range(0, steps, REPLAY_CHUNK)] or [(0, 0)]
+            bounds = np.searchsorted(k, [lo for lo, _ in chunks] + [steps])
         saved = {}
         teacher_op, saved_flags = None, []
         if teacher:
@@ -272,7 +280,11 @@ class Brian2Session:
                 b2.seed(rates.seed)
         undo = self._freeze_thresholds(set(frozen_thresholds))
         try:
-            net.run(steps * self.model.dt * b2.second, namespace=self.model.run_ns)
+            for c, (lo, hi) in enumerate(chunks):
+                if not poisson:
+                    a, b = bounds[c], bounds[c + 1]
+                    inp.set_spikes(idx[a:b], (k[a:b] + t0_steps) * self.model.dt * b2.second)
+                net.run((hi - lo) * self.model.dt * b2.second, namespace=self.model.run_ns)
         finally:
             for u in undo:
                 u()
