@@ -164,3 +164,18 @@ def test_compile_energy_and_energy_command_on_stream_builds(tiny_build, dc_build
     assert learn["samples"] == 8 and learn["learning_updates_per_sample"] > 0
     assert learn["devices"]["loihi"]["breakdown"]["learning"] > 0
     assert (tmp_path / "energy.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_verify_loads_the_brian2_script_with_the_compiles_overrides(tmp_path):
+    """A build compiled with overrides (a sweep point, ``compile_model(overrides=...)``) is verified
+    against the Brian2 script as compiled: here 6 excitatory neurons instead of the spec's 10."""
+    from neurocomp.pipeline import compile_model
+
+    write_small_diehl_cook(tmp_path / "dc", test_samples=4)
+    compile_model(tmp_path / "dc" / "model.yaml", target="cpu", out=tmp_path / "build",
+                  overrides={"source.kwargs.n_exc": 6})
+    res = invoke("verify", tmp_path / "build", "--targets", "float,cpu", "--out", tmp_path / "v")
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "v" / "verify.json").read_text())
+    (exc,) = rep["layers"]
+    assert exc["spikes_per_sample"]["float"] > 0          # the 6-neuron script ran (with 10 it is refused)

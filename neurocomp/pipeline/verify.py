@@ -154,7 +154,7 @@ def _spec_of(build):
     from neurocomp.spec import load_spec
     path = Path(build.info.get("spec", ""))
     if build.info.get("source") == "brian2" and path.is_file():
-        return load_spec(path)
+        return load_spec(path, overrides=build.info.get("overrides"))   # as compiled (e.g. a sweep point)
     if build.info.get("source") == "brian2":
         raise NeurocompError(f"{build.path}/build.json: spec {path} no longer exists (needed to load the Brian2 "
                              "script again)")
