@@ -90,19 +90,26 @@ def _decay(x, keep):
 
 
 @njit(inline="always")
+def integrate(u, v, a, bias, keep_u, keep_v, j):
+    """Neuron ``j``'s current ``u`` and voltage ``v`` after one step of Lava's bit-accurate LIF (and
+    ATRLIF's current and voltage), in place: ``a`` the InPort's int32 sum."""
+    # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
+    uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
+    uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
+    uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
+    # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
+    vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
+    u[j] = uu
+    v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+
+
+@njit(inline="always")
 def lif_step(a, u, v, keep_u, keep_v, bias, threshold, o, c):
-    """One step of Lava's bit-accurate LIF on int32 lanes, in place (every kernel's neuron update):
-    ``a`` the InPort's int32 sum, ``o`` the step's spikes, ``c`` spike counts."""
+    """One step of Lava's bit-accurate LIF on int32 lanes, in place (every batched kernel's neuron
+    update): ``a`` the InPort's int32 sum, ``o`` the step's spikes, ``c`` spike counts."""
     n = a.shape[0]
     for j in range(n):
-        # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
-        uu = _i32(_decay(u[j], keep_u) + _i32(a[j] << ACT_SHIFT))
-        uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-        uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-        # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
-        vv = _i32(_i32(_decay(v[j], keep_v) + uu) + bias[j])
-        u[j] = uu
-        v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+        integrate(u, v, a, bias, keep_u, keep_v, j)
     for j in range(n):            # spike where v > vth << 6, reset v there
         fired = v[j] > threshold
         o[j] = fired

@@ -10,7 +10,7 @@ against; the semantics and their sources in Lava are documented there and in
 1. **LIF** of every population from the activation buffered at ``t-1``: int32 lanes, Lava's int32
    wrap-arounds of ``a << 6`` and of the ``u``/``v`` sums, the sign-magnitude decay split exactly into
    int32 products, the single 24-bit wrap of ``u``, the clip of ``v`` — the very helpers of
-   :mod:`neurocomp.backends.fixed_point_jit` (``_decay``, ``_i32``), applied unconditionally;
+   :mod:`neurocomp.backends.fixed_point_jit` (``integrate``: one neuron's u and v), applied unconditionally;
    An ATRLIF population (:func:`_atrlif`) makes :func:`neurocomp.backends.atrlif.atrlif_step`'s step: the
    current and voltage as the LIF's, the threshold and refractory state decayed in int64 and cut to int32,
    ``int32(v - r) >= theta``, ``r += 2 theta``, ``theta += theta_step``; a learned ``theta_init`` replaces
@@ -77,7 +77,7 @@ from typing import Dict, Optional
 import numpy as np
 from numba import njit
 
-from neurocomp.backends.fixed_point_jit import ACT_SHIFT, MAX_UV, UV_RANGE, _decay, _i32
+from neurocomp.backends.fixed_point_jit import _i32, integrate
 
 DECAY_SHIFT_ = 12       # ATRLIF's threshold/refractory decays, in int64 (_decay64)
 
@@ -358,14 +358,7 @@ def _lif(u, v, a, bias, ku, kv, thr, spk, row, ev, first):
     spiked, listed in ``ev`` as ``first + i``."""
     n = u.shape[0]
     for i in range(n):
-        # u: int32 sum of the decayed current and int32(a << 6), then Lava's single 24-bit wrap
-        uu = _i32(_decay(u[i], ku) + _i32(a[i] << ACT_SHIFT))
-        uu = _i32(uu - UV_RANGE) if uu > MAX_UV else uu
-        uu = _i32(uu + UV_RANGE) if uu <= -MAX_UV else uu
-        # v: int32 sum of decayed voltage, u and bias, clipped to 24 bits
-        vv = _i32(_i32(_decay(v[i], kv) + uu) + bias[i])
-        u[i] = uu
-        v[i] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+        integrate(u, v, a, bias, ku, kv, i)
     for i in range(n):            # spike where v > vth << 6, reset v there
         fired = v[i] > thr
         spk[i] = fired
@@ -393,12 +386,7 @@ def _atrlif(i_, v, a, bias, ki, kv, kt, kr, th0, tstep, theta, r, spk, row, ev, 
     tstep``, all int32); returns how many neurons spiked, listed in ``ev`` as ``first + i``."""
     n = i_.shape[0]
     for j in range(n):
-        ii = _i32(_decay(i_[j], ki) + _i32(a[j] << ACT_SHIFT))
-        ii = _i32(ii - UV_RANGE) if ii > MAX_UV else ii
-        ii = _i32(ii + UV_RANGE) if ii <= -MAX_UV else ii
-        vv = _i32(_i32(_decay(v[j], kv) + ii) + bias[j])
-        i_[j] = ii
-        v[j] = min(max(vv, np.int32(1 - MAX_UV)), np.int32(MAX_UV - 1))
+        integrate(i_, v, a, bias, ki, kv, j)
         theta[j] = _i32(_i32(_decay64(_i32(np.int64(theta[j]) - th0), kt)) + th0)
         r[j] = _i32(_decay64(r[j], kr))
     m = 0
