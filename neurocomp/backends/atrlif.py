@@ -33,20 +33,17 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from neurocomp.backends.fixed_point import wrap_int32
 from neurocomp.ir import ATRLIF, LoihiATRLIF
+from neurocomp.ir.loihi import ACT_SHIFT, DECAY_SHIFT, DECAY_UNITY, DS_OFFSET, MAX_UV
 
-DECAY_SHIFT = 12
-DECAY_UNITY = 1 << DECAY_SHIFT
-DS_OFFSET = 1               # Loihi's 1-bit offset of the current's decay
 THETA_SHIFT = 6             # theta0 and theta_step are used << 6 (Lava's theta_unity)
-ACT_SHIFT = 6
-MAX_IV = 1 << 23
 THETA_BITS = 12             # theta_0, theta_step: LavaPyType(int, np.uint16, precision=12)
 
 
 def wrap32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement int32 wrap of int64 values."""
-    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    """Two's-complement int32 wrap of any integers (as int64)."""
+    return wrap_int32(np.asarray(x, dtype=np.int64))
 
 
 def _decay(x: np.ndarray, keep: int) -> np.ndarray:
@@ -81,10 +78,10 @@ def atrlif_step(i, v, theta, r, a_in, neuron: LoihiATRLIF):
     i = np.asarray(i, dtype=np.int64)
     a = wrap32(wrap32(a_in) << ACT_SHIFT)
     i = wrap32(_decay(i, ki) + a)
-    i = np.where(i > MAX_IV, i - 2 * MAX_IV, i)
-    i = np.where(i <= -MAX_IV, i + 2 * MAX_IV, i)
+    i = np.where(i > MAX_UV, i - 2 * MAX_UV, i)
+    i = np.where(i <= -MAX_UV, i + 2 * MAX_UV, i)
     v = wrap32(_decay(np.asarray(v, dtype=np.int64), kv) + i + effective_bias(neuron))
-    v = np.clip(v, 1 - MAX_IV, MAX_IV - 1)
+    v = np.clip(v, 1 - MAX_UV, MAX_UV - 1)
     theta = wrap32(wrap32(_decay(wrap32(np.asarray(theta, dtype=np.int64) - th0), kt)) + th0)
     r = wrap32(_decay(np.asarray(r, dtype=np.int64), kr))
     s = wrap32(v - r) >= theta
