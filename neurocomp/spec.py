@@ -40,12 +40,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class TorchSource(_Strict):
-    """A PyTorch ``nn.Module`` built by ``factory`` (``file.py:fn`` or ``package.module:fn``),
-    loaded with the state_dict in ``weights``. Works for neurocomp.nn LIF models and lava-dl slayer
-    ``block.cuba.Dense`` networks alike."""
+class _ModuleSource(_Strict):
+    """A source built by calling ``factory`` (``file.py:fn`` or ``package.module:fn``, with ``kwargs``)
+    and loading the state_dict in ``weights`` (the torch-based kinds)."""
 
-    kind: Literal["torch", "slayer"]
     factory: str
     weights: Optional[str] = None
     kwargs: Dict[str, Any] = Field(default_factory=dict)
@@ -58,19 +56,18 @@ class TorchSource(_Strict):
         return v
 
 
-class AnnSource(_Strict):
+class TorchSource(_ModuleSource):
+    """A PyTorch ``nn.Module`` built by ``factory``, loaded with the state_dict in ``weights``. Works for
+    neurocomp.nn LIF models and lava-dl slayer ``block.cuba.Dense`` networks alike."""
+
+    kind: Literal["torch", "slayer"]
+
+
+class AnnSource(_ModuleSource):
     """A trained non-spiking ReLU network (``nn.Module`` from ``factory``, state_dict in ``weights``),
     converted to integrate-and-fire populations (:mod:`neurocomp.frontends.ann`; ``convert:``)."""
 
     kind: Literal["ann"]
-    factory: str
-    weights: Optional[str] = None
-    kwargs: Dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("factory")
-    @classmethod
-    def _factory_form(cls, v: str) -> str:
-        return TorchSource._factory_form(v)
 
 
 class ConvertSpec(_Strict):
@@ -98,20 +95,12 @@ class Brian2Source(_Strict):
                                                     "Synapses, else the one group without outgoing Synapses)")
 
 
-class SnnTorchSource(_Strict):
+class SnnTorchSource(_ModuleSource):
     """An snnTorch model: ``factory`` (``file.py:fn`` or ``package.module:fn``) returns an ``nn.Module``
     (``nn.Sequential`` stepped once per time step, or a module whose ``forward`` loops over time on a
     time-major ``[T, batch, ...]`` input), loaded with the state_dict in ``weights``."""
 
     kind: Literal["snntorch"]
-    factory: str
-    weights: Optional[str] = None
-    kwargs: Dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("factory")
-    @classmethod
-    def _factory_form(cls, v: str) -> str:
-        return TorchSource._factory_form(v)
 
 
 class NirSource(_Strict):
