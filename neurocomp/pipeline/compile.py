@@ -393,6 +393,8 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
         timing[ref.name] = time.perf_counter() - t0
         ln["reference_accuracy"], _ = score(ref_ev.counts[out_name])
         ln["reference_input"] = ref_ev.details.get("reference_input", ref.name)
+        if ref_ev.details.get("codegen"):
+            ln["reference_codegen"] = ref_ev.details["codegen"]
     except NeurocompError as e:
         ln["reference_accuracy"] = None
         ln["reference_error"] = str(e)

@@ -161,7 +161,8 @@ def _accuracy(report: Mapping[str, Any]) -> str:
             out.append(f"<tr><th>{_e(label)}</th>{_td(v, f(v))}</tr>")
         out.append("</table>")
         if ln.get("reference_input"):
-            out.append(_note(f"Reference input: {ln['reference_input']}."))
+            codegen = f" Code generation: {ln['reference_codegen']}." if ln.get("reference_codegen") else ""
+            out.append(_note(f"Reference input: {ln['reference_input']}.{codegen}"))
         if ln.get("reference_error"):
             out.append(_note(f"Reference not run: {ln['reference_error']}", "warn"))
     return "\n".join(out)

@@ -134,7 +134,8 @@ def _format_stream_compile(report: dict) -> str:
                         "samples)" if "supervised" in ln else
                         f"  ({ln.get('label_samples')} labelling, {ln.get('test_samples')} held-out samples)"))
         if ln.get("reference_input"):
-            lines.append(f"          {ref_name} input: {ln['reference_input']}")
+            lines.append(f"          {ref_name} input: {ln['reference_input']}"
+                         + (f" (codegen {ln['reference_codegen']})" if ln.get("reference_codegen") else ""))
         elif ln.get("reference_error"):
             lines.append(f"          no {ref_name} reference: {ln['reference_error']}")
     ag = report.get("agreement", {}).get("target_vs_cpu")
