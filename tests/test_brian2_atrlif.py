@@ -25,7 +25,7 @@ v_thresh = -52 * mV
 theta_plus = 0.5 * mV
 tau_theta = 200 * ms
 
-def build(n_input=40, n=20, seed=0, refractory=5, decay=True, adaptive=True):
+def build(n_input=40, n=20, seed=0, refractory=5, decay=True, adaptive=True, follow=False, tp=0.5):
     defaultclock.dt = 1 * ms
     rng = np.random.default_rng(seed)
     inp = SpikeGeneratorGroup(n_input, [], [] * ms, name="inp")
@@ -33,7 +33,8 @@ def build(n_input=40, n=20, seed=0, refractory=5, decay=True, adaptive=True):
              dI/dt = -I/tau_syn : volt
              """ + (("dtheta/dt = -theta/tau_theta : volt" if decay else "theta : volt") if adaptive else "")
     exc = NeuronGroup(n, eqs, threshold="v > v_thresh + theta" if adaptive else "v > v_thresh",
-                      reset="v = v_reset; theta += theta_plus" if adaptive else "v = v_reset",
+                      reset=(f"v = v_reset{' - theta' if follow else ''}; theta += {tp}*mV" if adaptive
+                             else "v = v_reset"),
                       refractory=refractory * ms, method="exact", name="exc")
     exc.v = v_reset
     s = Synapses(inp, exc, "w : volt", on_pre="I_post += w", name="syn")
@@ -50,9 +51,9 @@ def script(tmp_path_factory):
     return p
 
 
-def _stream(seed=0, n_in=40, samples=20, steps=100):
+def _stream(seed=0, n_in=40, samples=20, steps=100, rate=0.15):
     rng = np.random.default_rng(seed)
-    p = np.repeat(rng.random((samples, n_in)) * 0.15, steps, axis=0)
+    p = np.repeat(rng.random((samples, n_in)) * rate, steps, axis=0)
     return rng.random(p.shape) < p
 
 
@@ -104,3 +105,57 @@ def test_reference_thresholds_read_written_and_held(script):
     assert np.allclose(fresh.thresholds()["exc"], learned)                   # held: no increment, no decay
     fresh.run_stream(_stream(seed=2, samples=2))
     assert not np.allclose(fresh.thresholds()["exc"], learned)               # and released after
+
+
+def _spike_error(script, kw, stream):
+    """Relative difference of total spikes, float ATRLIF vs Brian2 itself."""
+    m = Brian2Model(script, kwargs=kw)
+    b2 = Brian2Session(m).run_stream(stream)["exc"].sum()
+    ours = run_stream(m.network, stream).stream["exc"].sum()
+    return abs(int(ours) - int(b2)) / b2
+
+
+def test_a_reset_that_follows_the_threshold_is_atrlifs_own(script):
+    """``v = v_reset - theta``: the same ATRLIF, without the approximation of a reset to v_reset (an adapted
+    ATRLIF resets a below it); with large adapted thresholds Brian2 and the float ATRLIF then agree closely,
+    where the plain reset drifts."""
+    follow, plain = ({"refractory": 1, "decay": False, "follow": f} for f in (True, False))
+    mf, mp = Brian2Model(script, kwargs=follow), Brian2Model(script, kwargs=plain)
+    nf, np_ = mf.network.population("exc").neuron, mp.network.population("exc").neuron
+    for f in ("di", "dv", "dtheta", "dr", "theta0", "theta_step", "bias"):
+        assert np.array_equal(getattr(nf, f), getattr(np_, f)), f            # the same ATRLIF
+    info = mf.neurons["exc"].report(1e-3)["atrlif"]
+    assert info["reset_follows_threshold"] and "note" not in info
+    assert "v = v_reset - theta" in mp.neurons["exc"].report(1e-3)["atrlif"]["note"]
+    stream = _stream(steps=150, rate=0.4)         # thresholds adapt to ~7x theta0
+    err_follow, err_plain = _spike_error(script, follow, stream), _spike_error(script, plain, stream)
+    assert err_follow < 0.01 and err_plain > 3 * err_follow, (err_follow, err_plain)   # measured: 0.3 %, 4.2 %
+
+
+def test_held_thresholds_keep_the_following_reset(script):
+    """Frozen thresholds (evaluation) keep ``v = v_reset - theta``: Brian2 with theta held equals Brian2
+    with theta_plus 0 and the same thresholds, spike for spike."""
+    kw = {"refractory": 5, "decay": False, "follow": True}
+    learner = Brian2Session(Brian2Model(script, kwargs=kw))
+    learner.run_stream(_stream(samples=5))
+    learned = learner.thresholds()["exc"]
+    held = Brian2Session(Brian2Model(script, kwargs=kw))
+    held.set_thresholds({"exc": learned})
+    a = held.run_stream(_stream(seed=1, samples=5), frozen_thresholds=["exc"])["exc"]
+    still = Brian2Session(Brian2Model(script, kwargs={**kw, "tp": 0}))
+    still.set_thresholds({"exc": learned})
+    b = still.run_stream(_stream(seed=1, samples=5))["exc"]
+    assert a.sum() > 50 and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("reset", ["v = v_reset - 2*theta; theta += theta_plus",
+                                   "theta += theta_plus; v = v_reset - theta"])
+def test_other_resets_on_theta_are_refused(tmp_path, reset):
+    from neurocomp.errors import FrontendError
+    p = tmp_path / "net.py"
+    old = "reset=(f\"v = v_reset{' - theta' if follow else ''}; theta += {tp}*mV\" if adaptive"
+    src = textwrap.dedent(SCRIPT)
+    assert old in src
+    p.write_text(src.replace(old, f"reset=({reset!r} if adaptive"))
+    with pytest.raises(FrontendError, match="only as 'v = v_reset - theta', before 'theta"):
+        Brian2Model(p, kwargs={"refractory": 1})

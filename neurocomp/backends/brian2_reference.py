@@ -162,7 +162,8 @@ class Brian2Session:
                 continue
             group = self.model.groups[name]
             code = group.event_codes["spike"]
-            group.event_codes["spike"] = f"{m.v} = {m.v_reset!r}*{'volt' if m.unit == 'mV' else '1'}"
+            sink = f" - {m.adaptive['variable']}" if m.adaptive.get("reset_follows_threshold") else ""
+            group.event_codes["spike"] = f"{m.v} = {m.v_reset!r}*{'volt' if m.unit == 'mV' else '1'}{sink}"
             undo.append(lambda g=group, c=code: g.event_codes.__setitem__("spike", c))
             if m.adaptive.get("tau_theta") is not None:
                 held.append((group, m.adaptive["variable"], np.array(getattr(group, m.adaptive["variable"] + "_")[:])))

@@ -267,11 +267,11 @@ def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
         raise FrontendError(f"{where_thr}: must be 'v > constant' (or 'v > v_th + theta') on a state variable")
     v = str(thr.lhs)
     reset_code = group.event_codes.get("spike", "") or ""
-    v_reset_code, theta, theta_plus_code = None, None, None
+    v_reset_code, theta, theta_plus_code, v_first = None, None, None, False
     for stmt in _split_statements(reset_code):
         m = _STATEMENT.match(stmt)
         if m and m.group(1) == v and m.group(2) == "=" and v_reset_code is None:
-            v_reset_code = m.group(3)
+            v_reset_code, v_first = m.group(3), theta is None
         elif m and m.group(1) != v and m.group(2) == "+=" and theta is None:
             theta, theta_plus_code = m.group(1), m.group(3)
         else:
@@ -281,7 +281,16 @@ def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
         raise FrontendError(f"{g}: reset {reset_code!r} must be '{v} = v_reset', optionally with one adaptive "
                             "threshold increment 'theta += theta_plus' (Loihi's LIF resets only v, to a constant; "
                             "its ATRLIF also raises its threshold)")
-    v_reset = _constants(_sym(v_reset_code, f"{g}: reset"), group, run_ns, set(), f"{g}: reset")
+    v_reset = _constants(_sym(v_reset_code, f"{g}: reset"), group, run_ns, {theta} if theta else set(),
+                         f"{g}: reset")
+    follows = False       # 'v = v_reset - theta': the reset sinks with the adapted threshold (ATRLIF's own)
+    if theta is not None and _S(theta) in v_reset.free_symbols:
+        slope = sympy.diff(v_reset, _S(theta))
+        if slope != -1 or not v_first:
+            raise FrontendError(f"{g}: reset '{v} = {v_reset_code}' may depend on {theta!r} only as "
+                                f"'{v} = v_reset - {theta}', before '{theta} += ...' (a reset that follows the "
+                                "adapted threshold, as Loihi's ATRLIF does)")
+        v_reset, follows = v_reset + _S(theta), True
     if not _is_number(v_reset):
         raise FrontendError(f"{g}: reset value {v_reset_code!r} must be a constant")
     keep = set(states) | ({theta} if theta else set())
@@ -294,6 +303,7 @@ def _neuron_map(group, run_ns: dict, dt: float) -> NeuronMap:
     adaptive = None
     if theta is not None:
         adaptive = _adaptive_threshold(group, g, where_thr, theta, theta_plus_code, v_th, states, run_ns, dt)
+        adaptive["reset_follows_threshold"] = follows
         v_th = v_th - _S(theta)
     if not _is_number(v_th):
         raise FrontendError(f"{where_thr}: threshold must be a constant (or a constant plus one adaptive theta)")
@@ -471,9 +481,12 @@ def _atrlif(group, adaptive: Optional[dict], gap: float, v_reset: float, v_inf: 
         tau = adaptive["tau_theta"]
         if tau is not None:
             dtheta = dt / tau if method == "euler" else 1.0 - math.exp(-dt / tau)
-        info.update(adaptive, theta_step=step, dtheta=dtheta,
-                    note="an adapted threshold theta0 + a also resets v - r to a below the reset (Brian2: to "
-                         "the reset)")
+        info.update(adaptive, theta_step=step, dtheta=dtheta)
+        if adaptive.get("reset_follows_threshold"):
+            info["maps"].append(f"reset 'v_reset - {adaptive['variable']}' (ATRLIF's own)")
+        else:
+            info["note"] = ("an adapted threshold theta0 + a also resets v - r to a below the reset (Brian2: to "
+                            f"the reset; write the reset as 'v = v_reset - {adaptive['variable']}' for ATRLIF's)")
     if n_ref:
         info["maps"].append(f"refractory {n_ref} steps -> refractory decay {dr:.4g} (firing rates within "
                             f"{100 * (math.exp(rate_err) - 1):.0f} % rms)")
