@@ -166,6 +166,17 @@ class VerifySpec(_Strict):
     lava_seconds: float = Field(20.0, gt=0, description="'auto': Lava samples that fit in about this time")
 
 
+class SilentRetrySpec(_Strict):
+    """Diehl & Cook's re-presentation of an evaluation sample the output (nearly) ignored: shown again,
+    from rest, at a higher input rate (rate code only; :mod:`neurocomp.pipeline.retry`)."""
+
+    below_spikes: int = Field(5, ge=1, le=10_000, description="a sample answered with fewer output spikes "
+                                                               "is shown again")
+    rate_step: float = Field(0.5, gt=0.0, le=10.0, description="retry k plays at input.max_rate * (1 + k * "
+                                                               "rate_step), at most 1")
+    retries: int = Field(3, ge=1, le=10, description="presentations at most, after the first")
+
+
 class LearningSpec(_Strict):
     """On-target learning for plastic models (Brian2 STDP): the training digits are played with
     plasticity on, then plasticity is switched off, neurons are labelled by the class they answer
@@ -178,6 +189,8 @@ class LearningSpec(_Strict):
     test_samples: int = Field(200, ge=1, description="held-out samples scored (at most dataset.holdout)")
     rest_steps: int = Field(10, ge=0, le=10_000, description="silent steps after each sample")
     seed: int = Field(0, ge=0, description="seed of Lava's learning random streams (stochastic rounding)")
+    retry_silent: Optional[SilentRetrySpec] = Field(None, description="show labelling and held-out samples "
+                                                                      "that got too few output spikes again")
 
 
 class ModelSpec(_Strict):

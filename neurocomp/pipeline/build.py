@@ -28,6 +28,7 @@ from neurocomp.io import (BUILD_INFO_FIELDS, atomic_directory, atomic_write_json
 from neurocomp.ir import Network, load_network, save_network
 from neurocomp.ir.schedule import BATCHED, Schedule
 from neurocomp.passes.learn import Readout
+from neurocomp.pipeline.retry import SilentRetry
 from neurocomp.pipeline.samples import PlanSizes, SamplePlan, plan_samples
 
 BUILD_FORMAT = 2
@@ -57,6 +58,11 @@ class Build:
     @property
     def readout(self) -> Readout:
         return Readout.from_dict(self.info.get("readout") or {})
+
+    @property
+    def retry_silent(self) -> Optional[SilentRetry]:
+        """The compile's re-presentation of silent evaluation samples (None: off)."""
+        return SilentRetry.from_dict(self.info.get("retry_silent"))
 
     @property
     def learned(self) -> bool:

@@ -12,6 +12,7 @@ sample and the requested target on a subset (``verify.samples``; ``auto`` = what
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -32,6 +33,7 @@ from neurocomp.passes.learn import Readout, accuracy, supervision_flags
 from neurocomp.passes.place import mapping_report
 from neurocomp.passes.quantize_rules import supervised_projections
 from neurocomp.pipeline.build import save_build
+from neurocomp.pipeline.retry import SilentRetry, retry_silent
 from neurocomp.pipeline.samples import PlanSizes, plan_samples, replay_schedule, stream_sizes
 from neurocomp.io import check_output_dir
 from neurocomp.process import check_run_memory
@@ -141,6 +143,7 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
                 raise NeurocompError(f"{spec.path}: input.encoding: current (graded input) runs on the batched "
                                      f"schedule only; {net.name!r} is recurrent or plastic (one stream)")
             sizes = stream_sizes(spec, net, split, test_override=samples if net.is_plastic else None)
+            SilentRetry.from_spec(spec)     # refused here, before any work, for a code without a rate
         if net.input.size != split.x_train[0].size:
             raise NeurocompError(f"{spec.path}: input {net.input.name!r} has {net.input.size} channels, dataset "
                                  f"{spec.dataset.name!r} has {split.x_train[0].size} features")
@@ -221,6 +224,8 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
             "source": spec.source.kind, "input_seed": spec.input.seed, "schedule": schedule.as_dict(),
             "stream": not schedule.is_batched, "samples": plan.sizes.as_dict(),
             "readout": report.pop("_readout", Readout().as_dict()),
+            **({"retry_silent": report["learning"]["retry_silent"]}
+               if report.get("learning", {}).get("retry_silent") else {}),
             "dataset": {"name": spec.dataset.name, "holdout": spec.dataset.holdout, "seed": spec.dataset.seed,
                         "base_dir": str(spec.base_dir), "classes": spec.dataset.classes}}
     timing["total"] = time.perf_counter() - t_start
@@ -310,6 +315,11 @@ def _replay(spec, backend, cpu, net, qn, plan, schedule, bar, log, timing):
     return res.weights, extra
 
 
+def _silent(counts: np.ndarray) -> int:
+    """Samples the output did not answer at all (predicted -1, scored wrong)."""
+    return int((np.asarray(counts).sum(axis=1) == 0).sum())
+
+
 def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised, bar, log, timing):
     """A stream network: learn on the training samples (if it learns), label (Diehl & Cook) on the
     labelling samples, score the held-out ones — on the target, on cpu (agreement) and in the reference."""
@@ -354,8 +364,25 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
             readout = Readout("argmax", plan.n_classes)
         return accuracy(readout.predict(counts[n_label:]), y_test), readout
 
-    acc, readout = score(ev_res.counts[out_name])
+    retry = SilentRetry.from_spec(spec)
+
+    def retried(counts, run_on, what):
+        """The evaluation's counts with its silent samples shown again (``learning.retry_silent``)."""
+        if retry is None:
+            return counts
+        counts, rounds = retry_silent(counts, ev.x, net.input.encoding, schedule.timesteps, spec.input.seed,
+                                      retry, run_on)
+        ln.setdefault("retried", {})[what] = rounds
+        return counts
+
+    if retry is not None:
+        ln["retry_silent"] = retry.as_dict()
+        log(f"showing silent samples again on {backend.name} (fewer than {retry.below_spikes} output spikes)")
+    ev_counts = retried(ev_res.counts[out_name], lambda enc, spikes, rows: backend.run(
+        frozen, spikes, schedule).counts[out_name], "target")
+    acc, readout = score(ev_counts)
     ln["accuracy"] = acc
+    ln["silent_test_samples"] = _silent(ev_counts[n_label:])
     ln["assignments"] = None if readout.assignments is None else list(readout.assignments)
     if plastic:
         w_float = _fixed_to_float(fixed, qn.scales, learned)
@@ -388,10 +415,14 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
                 ln["reference_thresholds_mean"] = {k: float(np.mean(v)) for k, v in ref_learn.thresholds.items()}
             ln["reference_weight_change"] = float(np.mean([np.abs(w - net.projection(k).synapse.weight).mean()
                                                            for k, w in ref_learn.weights.items()]))
-        ref_ev = ref.run(ref_net.without_plasticity(), ev.spikes, schedule,
-                         source=Source(spec, ev.x, spec.input.seed + 1))
+        ref_frozen = ref_net.without_plasticity()
+        ref_ev = ref.run(ref_frozen, ev.spikes, schedule, source=Source(spec, ev.x, spec.input.seed + 1))
+        ref_counts = retried(ref_ev.counts[out_name], lambda enc, spikes, rows: ref.run(
+            ref_frozen.replace(input=dataclasses.replace(ref_frozen.input, encoding=enc)), spikes, schedule,
+            source=Source(spec, ev.x[rows], spec.input.seed + 1)).counts[out_name], ref.name)
         timing[ref.name] = time.perf_counter() - t0
-        ln["reference_accuracy"], _ = score(ref_ev.counts[out_name])
+        ln["reference_accuracy"], _ = score(ref_counts)
+        ln["reference_silent_test_samples"] = _silent(ref_counts[n_label:])
         ln["reference_input"] = ref_ev.details.get("reference_input", ref.name)
         if ref_ev.details.get("codegen"):
             ln["reference_codegen"] = ref_ev.details["codegen"]
@@ -403,8 +434,12 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
                           "held_out": n_test, "reference": ref.name}}
     if backend.name != cpu.name:
         cpu_ev = cpu.run(frozen, ev.spikes, schedule, record=True)
-        extra["accuracy"]["cpu"], _ = score(cpu_ev.counts[out_name])
+        cpu_counts = retried(cpu_ev.counts[out_name], lambda enc, spikes, rows: cpu.run(
+            frozen, spikes, schedule).counts[out_name], cpu.name)
+        extra["accuracy"]["cpu"], _ = score(cpu_counts)
         agree = {"eval_identical_spike_trains": _same_trains(cpu_ev, ev_res, out_name)}
+        if retry is not None:
+            agree["eval_counts_equal_after_retries"] = bool(np.array_equal(cpu_counts, ev_counts))
         if cpu_learn is not None:
             agree["weights_equal"] = bool(all(np.array_equal(cpu_learn.weights[k], learned[k]) for k in learned))
             agree["learn_identical_spike_trains"] = _same_trains(cpu_learn, learn_res, out_name)

@@ -15,6 +15,8 @@ import numpy as np
 from neurocomp.backends import get_backend
 from neurocomp.errors import TargetError
 from neurocomp.pipeline.build import load_build
+from neurocomp.pipeline.retry import retry_silent
+from neurocomp.pipeline.samples import Samples
 from neurocomp.pipeline.verify import FLOAT, allowed_targets, run_target, user_targets
 
 
@@ -46,7 +48,14 @@ def run_build(build_dir, target: str, samples: Optional[int] = None, record: boo
     W = build.schedule.window
     readout = build.readout
     labels = plan.test.y
-    pred = None if labels is None else readout.predict(res.counts[net.output][warm:])
+    counts, retried = res.counts[net.output], None
+    if stream and build.retry_silent is not None:    # as the compile scored: silent samples shown again
+        ev = plan.evaluation
+        counts, retried = retry_silent(counts, ev.x, net.input.encoding, build.schedule.timesteps,
+                                       int(build.info["input_seed"]), build.retry_silent,
+                                       lambda enc, spikes, rows: _run_again(build, target, plan, runner, enc,
+                                                                            Samples(spikes, ev.x[rows], ev.y[rows])))
+    pred = None if labels is None else readout.predict(counts[warm:])
     per_layer = {}
     n = len(plan.test)
     for p in net.execution_order():
@@ -60,6 +69,8 @@ def run_build(build_dir, target: str, samples: Optional[int] = None, record: boo
                "predictions": None if pred is None else pred.tolist(),
                "labels": None if labels is None else np.asarray(labels).tolist(),
                "readout": readout.describe(), "spikes_per_layer": per_layer, "seconds": round(seconds, 3)}
+    if retried is not None:
+        summary["retried"] = retried
     if stream:
         ln = build.report.get("learning", {})
         steps = len(plan.evaluation) * W
@@ -85,3 +96,13 @@ def run_build(build_dir, target: str, samples: Optional[int] = None, record: boo
         if labels is not None:
             trains["labels"] = np.asarray(labels)
     return summary, trains
+
+
+def _run_again(build, target, plan, runner, encoding, samples):
+    """Output counts of ``samples`` (silent ones encoded anew) played on their own, from rest."""
+    again = plan.only(samples)
+    if runner is None:
+        res = run_target(build, target, again, None, encoding=encoding)
+    else:
+        res = runner(build, target, again, None)
+    return res.counts[build.fixed.output]

@@ -88,6 +88,12 @@ class SamplePlan:
         """What the evaluation plays: labelling samples, then the held-out ones."""
         return Samples.concat(self.label, self.test) if len(self.label) else self.test
 
+    def only(self, test: Samples) -> "SamplePlan":
+        """A plan that evaluates just ``test`` (no labelling samples before it), e.g. samples shown again."""
+        empty = _empty(test.spikes.shape[2], self.schedule.timesteps)
+        sizes = PlanSizes(test=len(test), calibration=self.sizes.calibration, replay=self.sizes.replay)
+        return SamplePlan(self.schedule, sizes, self.n_classes, empty, empty, test, empty)
+
 
 def _empty(n_in: int, T: int) -> Samples:
     return Samples(np.zeros((0, T, n_in), dtype=bool), np.zeros((0, n_in)), np.zeros(0, dtype=np.int64))

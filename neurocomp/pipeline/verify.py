@@ -15,6 +15,7 @@ as a stream step, and the sample and step within it) and per-neuron spike-count 
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable, Dict, Optional, Sequence
 
@@ -161,10 +162,14 @@ def _spec_of(build):
     return None
 
 
-def run_target(build, target: str, plan, progress=None) -> Result:
-    """One target on a build's evaluation samples, every population recorded, learning off."""
+def run_target(build, target: str, plan, progress=None, encoding=None) -> Result:
+    """One target on a build's evaluation samples, every population recorded, learning off;
+    ``encoding``: what the samples were encoded with, if not the network's (a reference that draws its
+    own input spikes draws them with it)."""
     if target == FLOAT:
         ref, net = float_reference(build)
+        if encoding is not None:
+            net = net.replace(input=dataclasses.replace(net.input, encoding=encoding))
         spec = _spec_of(build)
         x = plan.evaluation.x
         return ref.run(net, plan.evaluation.spikes, plan.schedule, record=True, progress=progress,

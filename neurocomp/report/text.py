@@ -133,6 +133,10 @@ def _format_stream_compile(report: dict) -> str:
                      + (f"  (supervised readout: output neuron j = class j, {ln.get('test_samples')} held-out "
                         "samples)" if "supervised" in ln else
                         f"  ({ln.get('label_samples')} labelling, {ln.get('test_samples')} held-out samples)"))
+        if ln.get("silent_test_samples"):
+            lines.append(f"          {ln['silent_test_samples']} held-out samples silent on {report['target']}"
+                         + (f", {ln['reference_silent_test_samples']} in {ref_name}"
+                            if ln.get("reference_silent_test_samples") is not None else ""))
         if ln.get("reference_input"):
             lines.append(f"          {ref_name} input: {ln['reference_input']}"
                          + (f" (codegen {ln['reference_codegen']})" if ln.get("reference_codegen") else ""))
