@@ -160,10 +160,13 @@ def _accuracy(report: Mapping[str, Any]) -> str:
         for label, v, f in rows:
             out.append(f"<tr><th>{_e(label)}</th>{_td(v, f(v))}</tr>")
         out.append("</table>")
+        n_eval = (ln.get("label_samples") or 0) + (ln.get("test_samples") or 0)
         if ln.get("retried"):
             rounds = "; ".join(f"{k}: {' + '.join(str(n) for n in v) or 'none'}" for k, v in ln["retried"].items())
             out.append(_note(f"Samples under {ln['retry_silent']['below_spikes']} output spikes shown again at a "
-                             f"higher input rate (Diehl & Cook), per round: {rounds}."))
+                             f"higher input rate (Diehl & Cook), per round: {rounds}. The energy figures count "
+                             "one presentation per sample; the target's retries add "
+                             f"{100 * sum(ln['retried'].get('target', [])) / max(1, n_eval):.0f} % presentations."))
         if ln.get("reference_input"):
             codegen = f" Code generation: {ln['reference_codegen']}." if ln.get("reference_codegen") else ""
             out.append(_note(f"Reference input: {ln['reference_input']}.{codegen}"))
