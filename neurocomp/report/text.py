@@ -133,6 +133,9 @@ def _format_stream_compile(report: dict) -> str:
                      + (f"  (supervised readout: output neuron j = class j, {ln.get('test_samples')} held-out "
                         "samples)" if "supervised" in ln else
                         f"  ({ln.get('label_samples')} labelling, {ln.get('test_samples')} held-out samples)"))
+        if ln.get("retried"):
+            lines.append(f"          shown again (under {ln['retry_silent']['below_spikes']} output spikes), per round: "
+                         + "; ".join(f"{k} {' + '.join(map(str, v)) or 'none'}" for k, v in ln["retried"].items()))
         if ln.get("silent_test_samples"):
             lines.append(f"          {ln['silent_test_samples']} held-out samples silent on {report['target']}"
                          + (f", {ln['reference_silent_test_samples']} in {ref_name}"
