@@ -590,7 +590,7 @@ def _synapse_map(syn, pops: Dict[str, NeuronMap], input_name: str, input_size: i
     i = np.asarray(syn.i[:], dtype=np.int64)
     j = np.asarray(syn.j[:], dtype=np.int64)
     param_values = {p: np.asarray(getattr(syn, p)[:], dtype=np.float64) for p in params}
-    propagation, increments, updates = [], {}, {}
+    propagation, increments, updates, caps = [], {}, {}, {}
     target_var = None
     effect_per_syn = np.zeros(len(i))
     weight_var, weight_gain = None, None
@@ -637,13 +637,16 @@ def _synapse_map(syn, pops: Dict[str, NeuronMap], input_name: str, input_size: i
                         weight_var, weight_gain = names[0], sign * gain * tmap.unit_scale * float(a)
                 propagation.append(stmt)
             elif kind == "syn" and var in traces:
+                if var in increments:
+                    raise FrontendError(f"{where}: trace {var!r} is incremented in both pathways")
+                if op == "=":      # a saturating trace: var = clip(var + A, 0, A_max)
+                    increments[var] = (pp, _saturating_increment(var, rhs, syn, run_ns, where, caps))
+                    continue
                 if op not in ("+=", "-="):
                     raise FrontendError(f"{where}: traces must be incremented ('+=' / '-='), got {op!r}")
                 e = _constants(_sym(rhs, where), syn, run_ns, set(), where)
                 if not _is_number(e):
                     raise FrontendError(f"{where}: a trace increment must be a constant")
-                if var in increments:
-                    raise FrontendError(f"{where}: trace {var!r} is incremented in both pathways")
                 increments[var] = (pp, (-1.0 if op == "-=" else 1.0) * float(e))
             elif kind == "syn" and var in params:
                 if pp in updates:
@@ -662,12 +665,34 @@ def _synapse_map(syn, pops: Dict[str, NeuronMap], input_name: str, input_size: i
     out = SynapseMap(syn.name, src, tgt, target_var, effect, weight_gain or 0.0, weight_var, propagation)
     if updates:
         out.plasticity, out.rule_rows = _plasticity(s, updates, increments, traces, weight_var, weight_gain,
-                                                    syn, run_ns, dt, counts)
+                                                    syn, run_ns, dt, counts, caps)
     return out
 
 
-def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_var, gain, syn, run_ns, dt, counts):
-    """Recognise pair-based trace STDP / supervised depression in the weight updates."""
+def _saturating_increment(var: str, rhs: str, syn, run_ns, where: str, caps: dict) -> float:
+    """``var = clip(var + A, 0, A_max)``: the increment ``A`` (> 0); ``caps[var] = A_max / A``, the
+    increments the trace holds (Loihi's traces saturate at 127, so the quantiser sizes the impulse to
+    put that ceiling where the script's is)."""
+    import sympy
+    e = _sym(rhs, where)
+    usage = (f"{where}: a trace is incremented ('{var} += A') or saturates ('{var} = clip({var} + A, 0, "
+             "A_max)', 0 < A < A_max)")
+    if not (isinstance(e, sympy.Function) and type(e).__name__ == "clip"):
+        raise FrontendError(usage)
+    inner, lo, hi = (_constants(x, syn, run_ns, {var}, where) for x in e.args)
+    a, inc = _linear_in(inner, _S(var), where)
+    if a != 1 or not (_is_number(inc) and _is_number(lo) and _is_number(hi)) or float(lo) != 0 \
+            or not 0 < float(inc) < float(hi):
+        raise FrontendError(usage)
+    caps[var] = float(hi) / float(inc)
+    return float(inc)
+
+
+def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_var, gain, syn, run_ns, dt, counts,
+                caps: Optional[dict] = None):
+    """Recognise pair-based trace STDP / supervised depression in the weight updates (``caps``: saturating
+    traces, increments held at most)."""
+    caps = caps or {}
     import sympy
 
     if weight_var is None or not gain:
@@ -726,6 +751,8 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
         coef = sympy.diff(coef, flags[0])
         if not _is_number(coef) or float(coef) >= 0 or sympy.expand(rest - coef * x * flags[0]) != 0:
             raise FrontendError(f"{where}: expected w - c * {x} * {flags[0]} with c > 0")
+        if caps:
+            raise FrontendError(f"{where}: supervised depression takes an unbounded pre trace ('{pre_traces[0]} += A')")
         a_x = increments[pre_traces[0]][1]
         rule = SupervisedDepression(taupre=traces[pre_traces[0]] / dt, Apre=-float(coef) * a_x * gain,
                                     wmax=wmax * gain, wmin=0.0)
@@ -758,9 +785,13 @@ def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_va
     if set(bounds.values()) != {"hard"} and gain < 0:
         raise FrontendError(f"{s}: weight-dependent rules on inhibitory plastic weights are not supported")
     rule = STDP(taupre=taupre, taupost=taupost, Apre=apre * gain, Apost=apost * gain, wmax=hi_ir, wmin=lo_ir,
-                xtar=xtar * gain, pre_const=pre_const * gain, **bounds)
+                xtar=xtar * gain, pre_const=pre_const * gain, **bounds,
+                pre_trace_cap=caps.get(x_pre, 0.0), post_trace_cap=caps.get(y_post, 0.0))
     if rule.weight_dependent:
         rows.update(bounds)
+    for name, trace in (("pre_trace_cap", x_pre), ("post_trace_cap", y_post)):
+        if trace in caps:
+            rows[name] = caps[trace]
     rows.update({"rule": "pair STDP" if (x_pre or y_post) else "spike-count plasticity",
                  "taupre_ms": taupre * dt * 1e3, "taupost_ms": taupost * dt * 1e3,
                  "Apre": apre, "Apost": apost, "xtar": xtar, "pre_const": pre_const, "inhibitory": gain < 0})

@@ -31,6 +31,10 @@ class STDP:
     soft bound at ``wmax``) or ``w / wmax`` (``"soft_zero"``: a change proportional to the weight, e.g.
     multiplicative depression; the term's value is then the change at ``w = wmax``); ``"hard"`` (default)
     is the additive term, bounded only by the clip.
+
+    ``pre_trace_cap`` / ``post_trace_cap``: a saturating trace (Brian2 ``apre = clip(apre + Apre, 0,
+    cap * Apre)``) holds at most ``cap`` increments; 0: unbounded. Loihi's 7-bit traces saturate at 127,
+    so a cap fixes the trace impulse at ``127 / cap``.
     """
 
     taupre: float
@@ -45,9 +49,14 @@ class STDP:
     xtar_bound: str = "hard"
     Apost_bound: str = "hard"
     pre_const_bound: str = "hard"
+    pre_trace_cap: float = 0.0
+    post_trace_cap: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
+            if f.name.endswith("_cap") and getattr(self, f.name) and not 1.0 <= getattr(self, f.name) <= 127.0:
+                raise ValueError(f"STDP.{f.name}={getattr(self, f.name)!r}: a saturating trace holds 1 to 127 "
+                                 "increments (Loihi's 7-bit trace), or 0 for unbounded")
             if f.name.endswith("_bound"):
                 if getattr(self, f.name) not in WEIGHT_BOUNDS:
                     raise ValueError(f"STDP.{f.name}={getattr(self, f.name)!r}: allowed {WEIGHT_BOUNDS}")

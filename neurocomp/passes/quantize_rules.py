@@ -11,7 +11,7 @@ float -> integer choice is reported with its error.
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -23,10 +23,10 @@ TRACE_MAX = 127
 DEFAULT_RATE = 0.1   # spikes per step assumed for a population whose rate we cannot know
 
 
-def fit_scale(value: float, impulse_cap: int = 0) -> tuple[int, int, int, float]:
+def fit_scale(value: float, impulse_cap: int = 0, impulse: int = 0) -> tuple[int, int, int, float]:
     """``value ~ impulse * m * 2**k`` with Lava's ``m`` in -8..7, ``k`` in -7..8, ``1 <= impulse <=
-    impulse_cap`` (``impulse_cap=0``: no trace, ``impulse = 1``). Returns ``(impulse, m, k, achieved)``;
-    the smallest error wins, then the largest impulse (finest trace)."""
+    impulse_cap`` (``impulse_cap=0``: no trace, ``impulse = 1``; ``impulse`` > 0: exactly that one).
+    Returns ``(impulse, m, k, achieved)``; the smallest error wins, then the largest impulse (finest trace)."""
     if value == 0:
         return 0, 0, 0, 0.0
     best = None
@@ -34,8 +34,8 @@ def fit_scale(value: float, impulse_cap: int = 0) -> tuple[int, int, int, float]
     for m in mants:
         for k in range(-7, 9):
             unit = m * 2.0 ** k
-            imp = int(round(value / unit)) if impulse_cap else 1
-            if not 1 <= imp <= (impulse_cap or 1):
+            imp = impulse or (int(round(value / unit)) if impulse_cap else 1)
+            if not 1 <= imp <= (impulse or impulse_cap or 1):
                 continue
             achieved = imp * unit
             err = abs(achieved - value) / abs(value)
@@ -73,6 +73,28 @@ def impulse_cap(rate: float, tau: float) -> int:
     return int(max(1, min(TRACE_MAX, math.floor(TRACE_MAX / max(1.0, 1.5 * rate * tau)))))
 
 
+def pre_trace_saturation(row: dict, peak_rate: float) -> Optional[str]:
+    """Why a rule's unbounded pre trace saturates on Loihi where the source's does not (its mean at
+    ``peak_rate`` spikes/step reaches the 7-bit ceiling), or None. The impulse is sized on the calibration
+    stream's average rate; a channel at its peak rate for a whole sample (a white pixel) runs past it."""
+    xi, tau = row.get("x1_impulse") or 0, row.get("x1_tau") or 0
+    if not xi or not tau or "pre_trace_ceiling" in row:
+        return None
+    mean = xi * peak_rate / (1.0 - math.exp(-1.0 / tau))
+    if mean <= TRACE_MAX:
+        return None
+    row["pre_trace_mean_at_peak_rate"] = mean
+    return (f"projection {row['projection']!r}: its pre trace (impulse {xi}, tau {tau}) averages {mean:.0f} at "
+            f"{peak_rate:g} spikes/step, past Loihi's ceiling of {TRACE_MAX}: it saturates on the chip and not "
+            "in the source; bound it in the source (Brian2: apre = clip(apre + Apre, 0, cap*Apre)) to learn the same")
+
+
+def saturating_impulse(cap: float) -> int:
+    """The trace impulse whose 7-bit ceiling holds ``cap`` increments, as a saturating Brian2 trace does
+    (0: an unbounded trace, sized by its rate instead)."""
+    return int(min(TRACE_MAX, max(1, round(TRACE_MAX / cap)))) if cap else 0
+
+
 def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float, seed: int) -> tuple:
     """A float rule (weights in float units, ``lsb`` float units per integer weight step) -> Lava form."""
     row = {"projection": name, "rule": type(rule).__name__, "weight_lsb": lsb}
@@ -86,8 +108,9 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
             (cf, cc), (pf, pc) = weight_factor(rule.xtar_bound), weight_factor(rule.pre_const_bound)
             sx, sy = xc * 2 ** shift_of(("x1",) + xf), yc * 2 ** shift_of(("y1",) + yf)
             sc, sp = cc * 2 ** shift_of(cf), pc * 2 ** shift_of(pf)
-            xi, xm, xk, xa = fit_scale(rule.Apre / lsb * sx, impulse_cap(pre_rate, x_tau))
-            yi, ym, yk, ya = fit_scale(rule.Apost / lsb * sy, impulse_cap(post_rate, y_tau))
+            xs, ys = saturating_impulse(rule.pre_trace_cap), saturating_impulse(rule.post_trace_cap)
+            xi, xm, xk, xa = fit_scale(rule.Apre / lsb * sx, impulse_cap(pre_rate, x_tau), impulse=xs)
+            yi, ym, yk, ya = fit_scale(rule.Apost / lsb * sy, impulse_cap(post_rate, y_tau), impulse=ys)
             xa, ya = xa / sx, ya / sy
             _, cm, ck, ca = fit_scale(-rule.xtar / lsb * sc) if rule.xtar else (0, 0, 0, 0.0)
             _, pm, pk, pa = fit_scale(rule.pre_const / lsb * sp) if rule.pre_const else (0, 0, 0, 0.0)
@@ -123,6 +146,8 @@ def quantize_rule(rule, lsb: float, name: str, pre_rate: float, post_rate: float
                 "xtar_lsb": rule.xtar / lsb, "xtar_term": f"({cm}) * 2^{ck}" if cm else "0",
                 "xtar_lsb_fixed": -ca + 0.0, "pre_const_lsb": rule.pre_const / lsb,
                 "pre_const_term": f"({pm}) * 2^{pk}" if pm else "0", "pre_const_lsb_fixed": pa,
+                **({"pre_trace_ceiling": TRACE_MAX / xi} if xs and xi else {}),
+                **({"post_trace_ceiling": TRACE_MAX / yi} if ys and yi else {}),
                 **({"weight_factors": {"Apre": "*".join(xf) or "1", "xtar": "*".join(cf) or "1",
                                        "Apost": "*".join(yf) or "1", "pre_const": "*".join(pf) or "1"}}
                    if rule.weight_dependent else {})})

@@ -26,12 +26,13 @@ from neurocomp.backends.learning_engine import freeze, with_weights
 from neurocomp.data import check_labels, load_split, sample_shape
 from neurocomp.errors import NeurocompError
 from neurocomp.frontends import import_network
+from neurocomp.ir import RateEncoding
 from neurocomp.ir.plasticity import THIRD_FACTOR_LEVEL
 from neurocomp.ir.schedule import choose_schedule
 from neurocomp.passes import adopt_fixed, quantize
 from neurocomp.passes.learn import Readout, accuracy, supervision_flags
 from neurocomp.passes.place import mapping_report
-from neurocomp.passes.quantize_rules import supervised_projections
+from neurocomp.passes.quantize_rules import pre_trace_saturation, supervised_projections
 from neurocomp.pipeline.build import save_build
 from neurocomp.pipeline.retry import SilentRetry, retry_silent
 from neurocomp.pipeline.samples import PlanSizes, plan_samples, replay_schedule, stream_sizes
@@ -171,6 +172,12 @@ def compile_model(spec_path, target: Optional[str] = None, out=None, samples=Non
         qn = quantize(net, fmt, plan.calibration.spikes, schedule, spec.quantize.headroom,
                       spec.quantize.weight_bits, seed)
     fixed = qn.fixed
+    if isinstance(net.input.encoding, RateEncoding) and not replay:   # a white pixel fires at max_rate all sample long
+        for row in qn.rules or []:
+            proj = net.projection(row["projection"])
+            why = pre_trace_saturation(row, net.input.encoding.max_rate) if proj.source == net.input.name else None
+            if why:
+                log(f"warning: {why}")
     for name in qn.silent_layers:
         log(f"warning: layer {name!r}: every incoming weight rounds to 0 at {spec.quantize.weight_bits} bits; "
             "it can never be driven (raise quantize.weight_bits or lower the threshold)")
