@@ -25,23 +25,24 @@ compile's own training stream — :func:`diehl_cook_training` builds it with the
 Each line prints steps/s and ``jit``'s speed-up over it; the load average is printed before and after
 (the machine is shared: wall-clock times are best-of-N or single runs, CPU times beside them).
 
-Measured 2025-12-01 on the 2-core AMD EPYC VM this project runs on, shared with other jobs (load average
-7.6 at the start, 5.1-6.2 during the jit/numpy/Brian2 runs, 9.8 at the end of Lava's), one run of this
-script with the defaults (numba 0.60, Brian2 2.9 with Cython 3.3.1, lava-nc 0.10)::
+Measured 2026-12-01 on the 2-core AMD EPYC VM this project runs on (load average 0.5-1.0 during the
+jit/numpy/Brian2 runs, 3.2 at the end of Lava's), one run of this script with the defaults (numba 0.60,
+Brian2 2.9 with Cython 3.3.1, lava-nc 0.10)::
 
                                          steps/s   wall s   cpu s    jit is
-    compiled learner (jit)                116977     0.41    0.41      1.0x   best of 3
-    numpy stepper                            702    68.33   52.28    166.5x   the reference
-    Brian2 numpy                             925    51.92   31.60    126.5x   float; exc spikes 29319
-    Brian2 cython                           4266    11.25    6.89     27.4x   float; exc spikes 29319
-    Lava loihi-sim (30 digits)                31    58.29   11.18   3788.1x   its run alone: 83 steps/s, 1406x
+    compiled learner (jit)                 95760     0.50    0.50      1.0x   best of 3
+    numpy stepper                            777    61.74   61.61    123.2x   the reference
+    Brian2 numpy                            1539    31.18   31.11     62.2x   float; exc spikes 29319
+    Brian2 cython                           5465     8.78    8.76     17.5x   float; exc spikes 29319
+    Lava loihi-sim (30 digits)                35    51.67   13.75   2749.1x   its run alone: 107 steps/s, 895x
 
     jit == numpy stepper over 48000 steps (every spike, weight, learning-epoch count): True
     jit == Lava over 1800 steps (every spike, every learned weight): True
 
-i.e. the compiled learner runs the whole 800-digit training in 0.4 s: 27x Brian2's fastest runtime
-target (cython; aim >= 10x) and 3800x Lava (1400x counting only Lava's run, not its start-up and
+i.e. the compiled learner runs the whole 800-digit training in 0.5 s: 17.5x Brian2's fastest runtime
+target (cython; aim >= 10x) and 2700x Lava (900x counting only Lava's run, not its start-up and
 read-back; aim >= 500x). Lava's CPU time is low because its process models run in worker processes.
+(The previous measurement, on a machine at load 5-8: 117k steps/s, 27x cython, 3788x Lava.)
 
 Accuracy: learning is chaotic — two runs that differ in one rounding drift apart — so one run's
 target-vs-Brian2 gap says little on its own. ``--seeds K`` compiles the example for K
