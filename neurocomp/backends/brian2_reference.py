@@ -258,9 +258,7 @@ class Brian2Session:
         t = float(net.t)
         try:
             net.run(duration, namespace=self.model.run_ns)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
+        except Exception as e:      # (not KeyboardInterrupt: a BaseException)
             if self.codegen == "numpy" or float(net.t) != t:
                 raise
             why = (str(e).splitlines() or [""])[0][:80]

@@ -689,10 +689,9 @@ def _saturating_increment(var: str, rhs: str, syn, run_ns, where: str, caps: dic
 
 
 def _plasticity(s: str, updates: dict, increments: dict, traces: dict, weight_var, gain, syn, run_ns, dt, counts,
-                caps: Optional[dict] = None):
+                caps: dict):
     """Recognise pair-based trace STDP / supervised depression in the weight updates (``caps``: saturating
     traces, increments held at most)."""
-    caps = caps or {}
     import sympy
 
     if weight_var is None or not gain:

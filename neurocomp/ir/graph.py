@@ -160,6 +160,10 @@ class Network:
         return self.replace(projections=[Projection(p.name, p.source, p.target, weights[p.name], p.plasticity)
                                          if p.name in weights else p for p in self.projections])
 
+    def with_encoding(self, encoding: Encoding) -> "Network":
+        """The same network fed by ``encoding`` (e.g. a rate code played faster)."""
+        return self.replace(input=Input(self.input.name, self.input.size, encoding, self.input.shape))
+
     def replace(self, **changes) -> "Network":
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         kw.update(changes)

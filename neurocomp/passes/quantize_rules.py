@@ -76,7 +76,8 @@ def impulse_cap(rate: float, tau: float) -> int:
 def pre_trace_saturation(row: dict, peak_rate: float) -> Optional[str]:
     """Why a rule's unbounded pre trace saturates on Loihi where the source's does not (its mean at
     ``peak_rate`` spikes/step reaches the 7-bit ceiling), or None. The impulse is sized on the calibration
-    stream's average rate; a channel at its peak rate for a whole sample (a white pixel) runs past it."""
+    stream's average rate; a channel at its peak rate for a whole sample (a white pixel) runs past it.
+    The row also records that mean (``pre_trace_mean_at_peak_rate``, in report.json)."""
     xi, tau = row.get("x1_impulse") or 0, row.get("x1_tau") or 0
     if not xi or not tau or "pre_trace_ceiling" in row:
         return None

@@ -12,7 +12,6 @@ sample and the requested target on a subset (``verify.samples``; ``auto`` = what
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -425,7 +424,7 @@ def _learn_and_evaluate(spec, backend, cpu, net, qn, plan, schedule, supervised,
         ref_frozen = ref_net.without_plasticity()
         ref_ev = ref.run(ref_frozen, ev.spikes, schedule, source=Source(spec, ev.x, spec.input.seed + 1))
         ref_counts = retried(ref_ev.counts[out_name], lambda enc, spikes, rows: ref.run(
-            ref_frozen.replace(input=dataclasses.replace(ref_frozen.input, encoding=enc)), spikes, schedule,
+            ref_frozen.with_encoding(enc), spikes, schedule,
             source=Source(spec, ev.x[rows], spec.input.seed + 1)).counts[out_name], ref.name)
         timing[ref.name] = time.perf_counter() - t0
         ln["reference_accuracy"], _ = score(ref_counts)

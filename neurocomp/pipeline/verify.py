@@ -15,7 +15,6 @@ as a stream step, and the sample and step within it) and per-neuron spike-count 
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Callable, Dict, Optional, Sequence
 
@@ -169,7 +168,7 @@ def run_target(build, target: str, plan, progress=None, encoding=None) -> Result
     if target == FLOAT:
         ref, net = float_reference(build)
         if encoding is not None:
-            net = net.replace(input=dataclasses.replace(net.input, encoding=encoding))
+            net = net.with_encoding(encoding)
         spec = _spec_of(build)
         x = plan.evaluation.x
         return ref.run(net, plan.evaluation.spikes, plan.schedule, record=True, progress=progress,
