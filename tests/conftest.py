@@ -5,6 +5,7 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,14 @@ def quantize_stream(net, fmt, stream, headroom=2.0, seed=0):
     from neurocomp.ir.schedule import STREAM, Schedule
     from neurocomp.passes import quantize
     return quantize(net, fmt, stream[None], Schedule(STREAM, len(stream)), headroom=headroom, seed=seed)
+
+
+def learn_open_loop(proj, stream, post, rule=None):
+    """Loihi's learning engine (``rule``, default the projection's own) on given spike trains, open loop:
+    ``stream`` [steps, n_pre] and ``post`` [steps, n_post] bool; returns the learned integer weights."""
+    from neurocomp.backends.learning_engine import LoihiLearningEngine
+    eng = LoihiLearningEngine(rule or proj.plasticity, *proj.synapse.shape, proj.synapse.sign_mode)
+    w = proj.synapse.weight.astype(np.int64).copy()
+    for t in range(len(stream)):
+        w = eng.step(t + 1, w, stream[t], post[t])
+    return w

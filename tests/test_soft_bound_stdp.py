@@ -9,9 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import quantize_stream as quantize_stream_network
+from conftest import learn_open_loop, quantize_stream as quantize_stream_network
 from neurocomp.backends.brian2_reference import Brian2Session
-from neurocomp.backends.learning_engine import LoihiLearningEngine
 from neurocomp.backends.stream_engine import run_stream
 from neurocomp.errors import FrontendError
 from neurocomp.frontends.brian2 import Brian2Model
@@ -91,10 +90,7 @@ def _open_loop(script, kwargs=None, steps=3000):
     post = session.run_stream(stream, learn=True)["post"]
     proj = q.fixed.projections[0]
     lsb = 2.0 ** proj.synapse.weight_exp / q.scales["post"]
-    eng = LoihiLearningEngine(proj.plasticity, *proj.synapse.shape, proj.synapse.sign_mode)
-    w = proj.synapse.weight.astype(np.int64).copy()
-    for t in range(len(stream)):
-        w = eng.step(t + 1, w, stream[t], post[t])
+    w = learn_open_loop(proj, stream, post)
     return w0, session.weights()["stdp"], w * lsb, lsb, post, proj.plasticity and model.network.projection("stdp").plasticity.wmax
 
 
